@@ -1,0 +1,70 @@
+# nicpool: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ASSETS = $$(bash ops/tools/build-test-binaries.sh)
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e lint \
+        bench bench-store bench-e2e bench-cni demo test-binaries clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,lint]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+deps: venv
+	bash ops/tools/install-deps.sh
+
+test-binaries: deps
+	bash ops/tools/build-test-binaries.sh
+
+# Everything: pure core, real etcd, real kube-apiserver, real CNI plugins, e2e.
+test: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/pytest -m unit $(PYTEST_ARGS)
+
+test-store: deps
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/store $(PYTEST_ARGS)
+
+test-controller: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/controller $(PYTEST_ARGS)
+
+test-cni: deps
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/cni $(PYTEST_ARGS)
+
+test-e2e: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check store reconciler cnibin tests
+	$(BIN)/ruff format --check store reconciler cnibin tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: bench-store bench-cni bench-e2e
+	$(BIN)/python -m tests.bench.table
+
+bench-store: deps
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m tests.bench.store
+
+bench-cni: deps
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m tests.bench.cni
+
+bench-e2e: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m tests.bench.e2e
+
+demo: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m ops.demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

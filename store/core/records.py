@@ -1,0 +1,214 @@
+"""What etcd holds about an allocation, and its JSON form.
+
+Two records per allocation, written in the same transaction:
+
+* the *attachment* (key ``attachments/<ns>/<pod>/<provider>``): everything
+  the node agent needs to answer the CNI plugin for one NIC, so the agent
+  answers with exactly one etcd read;
+* one *lease* per address (key ``subnets/<subnet>/leases/<ip>``): who holds
+  the address, so a fixed-address request or an audit finds the holder
+  without scanning attachments.
+
+Records are versioned by the key prefix (``/nicpool/v1/``); decoding rejects
+a record it cannot read instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from store.core.identity import (
+    AttachmentRef,
+    Family,
+    Mac,
+    PodRef,
+    PodUID,
+    Provider,
+    Revision,
+    SubnetName,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route for one NIC; ``dst`` empty means the default route (Kube-OVN)."""
+
+    dst: str
+    gw: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"dst": self.dst, "gw": self.gw} if self.dst else {"gw": self.gw}
+
+
+@dataclass(frozen=True)
+class WorkloadRef:
+    """The owning workload, for StatefulSet retention and pool bookkeeping."""
+
+    kind: str
+    name: str
+    uid: str
+
+
+@dataclass(frozen=True)
+class LeasedIP:
+    """One address of an attachment, with what the CNI result needs about it."""
+
+    family: Family
+    ip: str
+    cidr: str
+    gateway: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One pod NIC's allocation, as stored and as the agent reads it."""
+
+    ref: AttachmentRef
+    uid: PodUID
+    subnet: SubnetName
+    interface: str
+    ips: tuple[LeasedIP, ...]
+    mac: Mac
+    routes: tuple[Route, ...] = ()
+    default_route: bool = False
+    """True when this NIC carries the pod's default route (the agent then
+    returns the gateway and a default route)."""
+    workload: WorkloadRef | None = None
+    mtu: int = 0
+    created: float = 0.0
+    fence: Revision = Revision(0)
+    annotated: bool = False
+    """Set once the controller has written the pod annotations; a new leader
+    uses it to finish half-done workflows."""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def ip_csv(self) -> str:
+        """Kube-OVN's ``ip_address`` annotation value: ``v4`` / ``v6`` / ``v4,v6``."""
+        return ",".join(leased.ip for leased in sorted(self.ips, key=lambda i: i.family))
+
+    def cidr_csv(self) -> str:
+        return ",".join(leased.cidr for leased in sorted(self.ips, key=lambda i: i.family))
+
+    def gateway_csv(self) -> str:
+        return ",".join(leased.gateway for leased in sorted(self.ips, key=lambda i: i.family))
+
+
+class RecordError(ValueError):
+    """A stored record nicpool cannot read (corrupt, or written by a newer format)."""
+
+
+def encode_attachment(att: Attachment) -> bytes:
+    doc: dict[str, Any] = {
+        "pod": {"namespace": att.ref.pod.namespace, "name": att.ref.pod.name, "uid": att.uid},
+        "provider": att.ref.provider,
+        "subnet": att.subnet,
+        "interface": att.interface,
+        "ips": [
+            {"family": i.family, "ip": i.ip, "cidr": i.cidr, "gateway": i.gateway} for i in att.ips
+        ],
+        "mac": att.mac,
+        "routes": [r.to_json() for r in att.routes],
+        "default_route": att.default_route,
+        "workload": (
+            None
+            if att.workload is None
+            else {"kind": att.workload.kind, "name": att.workload.name, "uid": att.workload.uid}
+        ),
+        "mtu": att.mtu,
+        "created": att.created,
+        "fence": att.fence,
+        "annotated": att.annotated,
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_attachment(raw: bytes) -> Attachment:
+    try:
+        doc = json.loads(raw)
+        pod = doc["pod"]
+        workload = doc.get("workload")
+        return Attachment(
+            ref=AttachmentRef(PodRef(pod["namespace"], pod["name"]), Provider(doc["provider"])),
+            uid=PodUID(pod["uid"]),
+            subnet=SubnetName(doc["subnet"]),
+            interface=doc["interface"],
+            ips=tuple(
+                LeasedIP(family=i["family"], ip=i["ip"], cidr=i["cidr"], gateway=i["gateway"])
+                for i in doc["ips"]
+            ),
+            mac=Mac(doc["mac"]),
+            routes=tuple(Route(dst=r.get("dst", ""), gw=r.get("gw", "")) for r in doc["routes"]),
+            default_route=bool(doc.get("default_route", False)),
+            workload=None if workload is None else WorkloadRef(**workload),
+            mtu=int(doc.get("mtu", 0)),
+            created=float(doc.get("created", 0.0)),
+            fence=Revision(int(doc.get("fence", 0))),
+            annotated=bool(doc.get("annotated", False)),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordError(f"unreadable attachment record: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who holds one address of a subnet."""
+
+    subnet: SubnetName
+    ip: str
+    owner: AttachmentRef
+    uid: PodUID
+    mac: Mac
+    interface: str
+    workload: WorkloadRef | None = None
+    state: str = "allocated"
+    created: float = 0.0
+    fence: Revision = Revision(0)
+
+
+def encode_lease(lease: Lease) -> bytes:
+    doc = {
+        "subnet": lease.subnet,
+        "ip": lease.ip,
+        "owner": {
+            "namespace": lease.owner.pod.namespace,
+            "name": lease.owner.pod.name,
+            "provider": lease.owner.provider,
+        },
+        "uid": lease.uid,
+        "mac": lease.mac,
+        "interface": lease.interface,
+        "workload": (
+            None
+            if lease.workload is None
+            else {"kind": lease.workload.kind, "name": lease.workload.name, "uid": lease.workload.uid}
+        ),
+        "state": lease.state,
+        "created": lease.created,
+        "fence": lease.fence,
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_lease(raw: bytes) -> Lease:
+    try:
+        doc = json.loads(raw)
+        owner = doc["owner"]
+        workload = doc.get("workload")
+        return Lease(
+            subnet=SubnetName(doc["subnet"]),
+            ip=doc["ip"],
+            owner=AttachmentRef(
+                PodRef(owner["namespace"], owner["name"]), Provider(owner["provider"])
+            ),
+            uid=PodUID(doc["uid"]),
+            mac=Mac(doc["mac"]),
+            interface=doc["interface"],
+            workload=None if workload is None else WorkloadRef(**workload),
+            state=doc.get("state", "allocated"),
+            created=float(doc.get("created", 0.0)),
+            fence=Revision(int(doc.get("fence", 0))),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordError(f"unreadable lease record: {exc}") from exc

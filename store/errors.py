@@ -1,0 +1,98 @@
+"""Errors split by what the caller should do about them.
+
+``PermanentError``: retrying the same request cannot help (bad input, the
+address is held by someone else, the pool is exhausted). The controller turns
+these into an Event on the pod and retries only with long backoff, in case
+the world changes (a pod goes away, a subnet grows).
+
+``TemporaryError``: the same request may succeed later (a lost
+compare-and-swap race, etcd unreachable, a compacted watch). Retried by the
+policies in ``store.retry``.
+
+``FencedOut`` is neither: the caller is no longer the leader, so it must stop
+acting at once rather than retry. The etcd client's own exceptions are
+translated into these in ``store.etcd`` alone.
+"""
+
+from __future__ import annotations
+
+
+class NicpoolError(Exception):
+    """Base of every error nicpool raises on purpose."""
+
+    reason = "Error"
+    """Short CamelCase reason, used as the Kubernetes Event reason and metric label."""
+
+
+class PermanentError(NicpoolError):
+    reason = "Invalid"
+
+
+class InvalidSubnetSpec(PermanentError):
+    reason = "InvalidSubnetSpec"
+
+
+class InvalidAddress(PermanentError):
+    reason = "InvalidAddress"
+
+
+class OutsideSubnet(PermanentError):
+    reason = "AddressOutsideSubnet"
+
+
+class ExcludedAddress(PermanentError):
+    reason = "AddressExcluded"
+
+
+class AddressInUse(PermanentError):
+    reason = "AddressInUse"
+
+
+class MacInUse(PermanentError):
+    reason = "MacInUse"
+
+
+class InvalidMac(PermanentError):
+    reason = "InvalidMac"
+
+
+class SubnetExhausted(PermanentError):
+    reason = "SubnetExhausted"
+
+
+class PoolExhausted(PermanentError):
+    reason = "PoolExhausted"
+
+
+class UnknownSubnet(PermanentError):
+    reason = "UnknownSubnet"
+
+
+class TemporaryError(NicpoolError):
+    reason = "Temporary"
+
+    def __init__(self, message: str, *, delay: float | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class Conflict(TemporaryError):
+    """A compared revision moved: someone else wrote first. Re-read and retry."""
+
+    reason = "Conflict"
+
+
+class Unavailable(TemporaryError):
+    reason = "EtcdUnavailable"
+
+
+class Compacted(TemporaryError):
+    """A watch asked for a revision etcd has compacted away: relist."""
+
+    reason = "Compacted"
+
+
+class FencedOut(NicpoolError):
+    """The fencing revision no longer matches the leader key: stop, do not retry."""
+
+    reason = "FencedOut"
