@@ -12,7 +12,14 @@
 # Prints the directory holding the binaries (usable as KUBEBUILDER_ASSETS).
 # Honours KUBEBUILDER_ASSETS: when it already holds kube-apiserver, nothing is
 # built and that directory is printed.
+#
+# --cached-only: never build; exit 1 (printing nothing) when the binaries are
+# not there yet. Test fixtures use it so a laptop run skips instead of
+# starting a 10-15 minute build behind the user's back.
 set -euo pipefail
+
+CACHED_ONLY=false
+[[ "${1:-}" == "--cached-only" ]] && CACHED_ONLY=true
 
 K8S_VERSION=${NICPOOL_K8S_VERSION:-v1.34.4}
 ETCD_VERSION=${NICPOOL_ETCD_VERSION:-v3.6.5}
@@ -28,6 +35,10 @@ fi
 if [[ -x "$OUT/kube-apiserver" && -x "$OUT/kube-controller-manager" && -x "$OUT/etcd" ]]; then
   echo "$OUT"
   exit 0
+fi
+if $CACHED_ONLY; then
+  log "not built yet: run bash ops/tools/build-test-binaries.sh (or make test-binaries)"
+  exit 1
 fi
 command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
 
