@@ -1,0 +1,112 @@
+
+"""Refusals the controller's core can produce, each with its Event reason.
+
+They extend :class:`store.errors.PermanentError`: the same input gives the
+same refusal, so the controller reports it (Event, metric, log) and retries
+only with long backoff, in case the user fixes a NAD, a Subnet or an IPPool.
+Errors about addresses themselves (``InvalidAddress``, ``OutsideSubnet``,
+``PoolExhausted``, ...) are the store's and are reused, not redefined.
+"""
+
+from __future__ import annotations
+
+from store.errors import PermanentError
+
+
+class InvalidNetworksAnnotation(PermanentError):
+    """``k8s.v1.cni.cncf.io/networks`` cannot be parsed."""
+
+    reason = "InvalidNetworksAnnotation"
+
+
+class InvalidDefaultNetwork(PermanentError):
+    """``v1.multus-cni.io/default-network`` cannot be parsed or names several networks."""
+
+    reason = "InvalidDefaultNetwork"
+
+
+class InvalidAnnotation(PermanentError):
+    """A ``<provider>.kubernetes.io/*`` value is malformed (ip_address, ip_pool, routes, ...)."""
+
+    reason = "InvalidAnnotation"
+
+
+class InvalidRoutes(InvalidAnnotation):
+    reason = "InvalidRoutes"
+
+
+class InvalidIPPoolAnnotation(InvalidAnnotation):
+    reason = "InvalidIPPool"
+
+
+class NadNotFound(PermanentError):
+    """The pod names a NetworkAttachmentDefinition that does not exist."""
+
+    reason = "NetworkAttachmentDefinitionNotFound"
+
+
+class NadNoProvider(PermanentError):
+    """The NAD has an empty ``spec`` (Multus reads the config from each node), so
+    no provider can be known centrally; DESIGN.md: report it, never guess."""
+
+    reason = "NoProvider"
+
+
+class InvalidNadConfig(PermanentError):
+    """The NAD's ``spec.config`` is not a CNI config (bad JSON, wrong shapes)."""
+
+    reason = "InvalidNetworkAttachmentDefinition"
+
+
+class NoSubnetForProvider(PermanentError):
+    """No Subnet has ``spec.provider`` equal to the attachment's provider."""
+
+    reason = "NoSubnetForProvider"
+
+
+class AmbiguousSubnet(PermanentError):
+    """Several Subnets claim the same provider; picking one would be a guess."""
+
+    reason = "AmbiguousSubnet"
+
+
+class UnknownIPPool(PermanentError):
+    """``ip_pool`` names an IPPool that does not exist."""
+
+    reason = "IPPoolNotFound"
+
+
+class IPPoolSubnetMismatch(PermanentError):
+    """``ip_pool`` names an IPPool of another subnet than the attachment's."""
+
+    reason = "IPPoolSubnetMismatch"
+
+
+class FamilyMismatch(InvalidAnnotation):
+    """An address list does not give exactly one address per family of the subnet."""
+
+    reason = "AddressFamilyMismatch"
+
+
+class DuplicateInterface(InvalidNetworksAnnotation):
+    """Two attachments of one pod ask for the same interface name."""
+
+    reason = "DuplicateInterface"
+
+
+class InvalidSubnet(PermanentError):
+    """A Subnet object nicpool cannot use (reported on the Subnet)."""
+
+    reason = "InvalidSubnet"
+
+
+class InvalidIPPool(PermanentError):
+    """An IPPool object nicpool cannot read (bad ``spec.ips``, no ``spec.subnet``)."""
+
+    reason = "InvalidIPPoolObject"
+
+
+class DuplicateProvider(PermanentError):
+    """Two NICs of one pod resolve to the same provider, so their leases would collide."""
+
+    reason = "DuplicateProvider"

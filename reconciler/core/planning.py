@@ -1,0 +1,282 @@
+"""From a pod and the objects it names to one allocation plan per NIC.
+
+Input: the pod (annotations, UID, owning workload and ordinal), the NADs,
+Subnets and IPPools the controller has cached. Output: a :class:`Plan`
+holding a :class:`NicPlan` per attachment NIC (the store's
+``AllocationRequest`` plus what the annotations need), and every refusal
+found, each a PermanentError. The controller allocates only when there is
+no refusal: bad input never allocates (DESIGN.md).
+
+Per NIC, in order: NAD -> provider (:mod:`reconciler.core.nadconfig`);
+provider key (the provider, or ``<provider>.<interface>`` when one pod
+attaches the same NAD more than once, so each NIC has its own lease and
+annotations); Subnet (:mod:`reconciler.core.subnets`); address choice:
+fixed ``ip_address`` (or the networks JSON ``ips``) > ``ip_pool``
+(Deployment: all entries in order, the store takes the first one free;
+StatefulSet: the entry at the pod's ordinal; an IPPool's name: its
+addresses) > next free; MAC from ``mac_address`` (or the JSON ``mac``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from reconciler.core import annotations as ann
+from reconciler.core.errors import DuplicateProvider, FamilyMismatch, NadNotFound
+from reconciler.core.ippools import IPPoolView, lookup_pool, pool_candidates
+from reconciler.core.nadconfig import NadNetwork, nad_provider
+from reconciler.core.networks import NetworkSelection, parse_pod_networks
+from reconciler.core.subnets import IPNetwork, SubnetView, choose_subnet
+from reconciler.core.workloads import STATEFULSET
+from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
+from store.core.records import Route, WorkloadRef
+from store.errors import OutsideSubnet, PermanentError, PoolExhausted, UnknownSubnet
+
+NadConfigs = Mapping[str, str | None]
+"""``"ns/name"`` -> the NAD's ``spec.config`` (None for an empty spec)."""
+
+
+@dataclass(frozen=True)
+class PodView:
+    namespace: str
+    name: str
+    uid: PodUID
+    annotations: Mapping[str, str]
+    workload: WorkloadRef | None = None
+    ordinal: int | None = None
+    """StatefulSet pods only."""
+
+    @property
+    def ref(self) -> PodRef:
+        return PodRef(self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class NicPlan:
+    """One NIC to allocate: the store request's fields plus what rendering needs."""
+
+    ref: AttachmentRef
+    uid: PodUID
+    subnet: SubnetName
+    subnet_provider: str
+    interface: str
+    nad: str
+    fixed_ips: tuple[str, ...] = ()
+    pool: tuple[tuple[str, ...], ...] = ()
+    mac: Mac | None = None
+    routes: tuple[Route, ...] = ()
+    routes_given: str | None = None
+    default_route: bool = False
+    workload: WorkloadRef | None = None
+    adopt: bool = False
+    provider_defaulted: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    nics: tuple[NicPlan, ...] = ()
+    errors: tuple[PermanentError, ...] = ()
+    ignored: tuple[str, ...] = ()
+    """NADs the pod attaches that do not use kube-ovn IPAM (not nicpool's business)."""
+    defaulted: tuple[str, ...] = field(default=())
+    """NADs whose provider was defaulted (worth a warning Event)."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class World:
+    """The cached objects planning reads."""
+
+    nads: NadConfigs
+    subnets: Mapping[SubnetName, SubnetView]
+    ippools: Mapping[str, IPPoolView] = field(default_factory=dict)
+
+
+def plan_pod(pod: PodView, world: World) -> Plan:
+    """Every NIC of ``pod`` nicpool must allocate, or why it cannot."""
+    try:
+        selections = parse_pod_networks(pod.annotations, pod.namespace)
+    except PermanentError as exc:
+        return Plan(errors=(exc,))
+    counts = Counter(sel.nad_key for sel in selections)
+    nics: list[NicPlan] = []
+    errors: list[PermanentError] = []
+    ignored: list[str] = []
+    defaulted: list[str] = []
+    for sel in selections:
+        try:
+            network = _network(sel, world)
+            if network is None:
+                ignored.append(sel.nad_key)
+                continue
+            if network.defaulted:
+                defaulted.append(sel.nad_key)
+            nics.append(_plan_nic(pod, sel, network, counts[sel.nad_key] > 1, world))
+        except PermanentError as exc:
+            errors.append(exc)
+    errors.extend(_collisions(nics))
+    return Plan(tuple(nics), tuple(errors), tuple(ignored), tuple(defaulted))
+
+
+def _network(sel: NetworkSelection, world: World) -> NadNetwork | None:
+    if sel.nad_key not in world.nads:
+        raise NadNotFound(f"NetworkAttachmentDefinition {sel.nad_key} does not exist")
+    return nad_provider(sel.namespace, sel.name, world.nads[sel.nad_key])
+
+
+def _collisions(nics: list[NicPlan]) -> list[PermanentError]:
+    seen: dict[AttachmentRef, NicPlan] = {}
+    errors: list[PermanentError] = []
+    for nic in nics:
+        if nic.ref in seen:
+            errors.append(
+                DuplicateProvider(
+                    f"NADs {seen[nic.ref].nad} and {nic.nad} both use provider "
+                    f"{nic.ref.provider!r}; one pod cannot hold two leases under one provider"
+                )
+            )
+        seen[nic.ref] = nic
+    return errors
+
+
+def _plan_nic(
+    pod: PodView, sel: NetworkSelection, network: NadNetwork, repeated: bool, world: World
+) -> NicPlan:
+    base = network.provider
+    pkey = Provider(f"{base}.{sel.interface}") if repeated else base
+    values = _Values(pod.annotations, pkey, base)
+    pool_request = values.pool()
+    switch = values.logical_switch()
+    if pool_request.pool_name and not switch:
+        pool_subnet = world.ippools.get(pool_request.pool_name)
+        switch = pool_subnet.subnet if pool_subnet is not None else None
+    subnet = choose_subnet((pkey, base) if repeated else (base,), switch, world.subnets)
+    fixed = values.fixed_ips(sel)
+    pool: tuple[tuple[str, ...], ...] = ()
+    if fixed:
+        _check_in_subnet(fixed, subnet, ann.key(pkey, ann.IP_ADDRESS))
+    elif pool_request.pool_name:
+        ippool = lookup_pool(pool_request.pool_name, world.ippools, subnet)
+        pool = pool_candidates(ippool, subnet)
+        if not pool:
+            raise PoolExhausted(f"IPPool {ippool.name} has no address inside Subnet {subnet.name}")
+    elif pool_request.entries:
+        pool = _pool_for(pod, pool_request.entries, subnet, ann.key(pkey, ann.IP_POOL))
+    routes, routes_given = values.routes()
+    return NicPlan(
+        ref=AttachmentRef(pod.ref, pkey),
+        uid=pod.uid,
+        subnet=subnet.name,
+        subnet_provider=subnet.provider,
+        interface=sel.interface,
+        nad=sel.nad_key,
+        fixed_ips=fixed,
+        pool=pool,
+        mac=values.mac(sel),
+        routes=_with_default_gateways(routes, sel.default_route),
+        routes_given=routes_given,
+        default_route=bool(sel.default_route) or sel.is_default_network,
+        workload=pod.workload,
+        adopt=pod.workload is not None and pod.workload.kind == STATEFULSET,
+        provider_defaulted=network.defaulted,
+    )
+
+
+@dataclass(frozen=True)
+class _Values:
+    """Reads one NIC's per-provider annotations (the NIC's own key first, then the NAD's)."""
+
+    annotations: Mapping[str, str]
+    pkey: str
+    base: str
+
+    def get(self, suffix: str, *, inherit: bool = False) -> tuple[str, str] | None:
+        keys = [ann.key(self.pkey, suffix)]
+        if inherit and self.pkey != self.base:
+            keys.append(ann.key(self.base, suffix))
+        for k in keys:
+            value = self.annotations.get(k)
+            if value is not None and value.strip():
+                return k, value
+        return None
+
+    def logical_switch(self) -> str | None:
+        found = self.get(ann.LOGICAL_SWITCH, inherit=True)
+        return None if found is None else ann.parse_logical_switch(found[1], found[0])
+
+    def pool(self) -> ann.PoolRequest:
+        found = self.get(ann.IP_POOL)
+        return ann.PoolRequest() if found is None else ann.parse_ip_pool(found[1], found[0])
+
+    def fixed_ips(self, sel: NetworkSelection) -> tuple[str, ...]:
+        found = self.get(ann.IP_ADDRESS)
+        if found is not None:
+            return ann.parse_ip_set(found[1], found[0])
+        if sel.ips:
+            return ann.parse_ip_set(",".join(sel.ips), f"{sel.nad_key} ips")
+        return ()
+
+    def mac(self, sel: NetworkSelection) -> Mac | None:
+        found = self.get(ann.MAC_ADDRESS)
+        if found is not None:
+            return ann.parse_mac(found[1], found[0])
+        return None if sel.mac is None else ann.parse_mac(sel.mac, f"{sel.nad_key} mac")
+
+    def routes(self) -> tuple[tuple[Route, ...], str | None]:
+        found = self.get(ann.ROUTES, inherit=True)
+        if found is None:
+            return (), None
+        return ann.parse_routes(found[1], found[0]), found[1]
+
+
+def _check_in_subnet(addresses: tuple[str, ...], subnet: SubnetView, what: str) -> None:
+    families = tuple(ann.family_of(a) for a in addresses)
+    if families != subnet.families:
+        raise FamilyMismatch(
+            f"{what}: {','.join(addresses)} gives IPv{'+IPv'.join(map(str, families))} but "
+            f"Subnet {subnet.name} ({subnet.cidr_block}) needs one address per family "
+            f"(IPv{'+IPv'.join(map(str, subnet.families))})"
+        )
+    for address, cidr in zip(addresses, subnet.cidrs, strict=True):
+        if not _contains(cidr, address):
+            raise OutsideSubnet(f"{what}: {address} is outside Subnet {subnet.name} ({cidr})")
+
+
+def _contains(cidr: IPNetwork, address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.version == cidr.version and int(ip) & int(cidr.netmask) == int(cidr.network_address)
+
+
+def _pool_for(
+    pod: PodView, entries: tuple[tuple[str, ...], ...], subnet: SubnetView, what: str
+) -> tuple[tuple[str, ...], ...]:
+    for entry in entries:
+        _check_in_subnet(entry, subnet, what)
+    if pod.workload is None or pod.workload.kind != STATEFULSET:
+        return entries
+    if pod.ordinal is None:
+        raise PoolExhausted(f"{what}: StatefulSet pod {pod.name} has no ordinal in its name")
+    if pod.ordinal >= len(entries):
+        raise PoolExhausted(
+            f"{what}: StatefulSet pod {pod.name} has ordinal {pod.ordinal} but ip_pool "
+            f"lists {len(entries)} entries (one per ordinal)"
+        )
+    return (entries[pod.ordinal],)
+
+
+def _with_default_gateways(
+    routes: tuple[Route, ...], gateways: tuple[str, ...]
+) -> tuple[Route, ...]:
+    """Multus's ``default-route`` gateways become default routes unless routes give one."""
+    if not gateways or any(not r.dst for r in routes):
+        return routes
+    return routes + tuple(Route(dst="", gw=gw) for gw in gateways)
+
+
+__all__ = ["NicPlan", "Plan", "PodView", "UnknownSubnet", "World", "plan_pod"]

@@ -1,0 +1,64 @@
+"""Subnet objects and IPPools as planning sees them."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.core.errors import InvalidIPPool, InvalidSubnet
+from reconciler.core.ippools import IPPoolView, ippool_from_object, pool_candidates
+from reconciler.core.subnets import subnet_from_object
+
+pytestmark = pytest.mark.unit
+
+
+def test_seed_subnet() -> None:
+    view = subnet_from_object(
+        "macvlan",
+        {
+            "protocol": "IPv4",
+            "provider": "macvlan.default",
+            "cidrBlock": "172.17.0.0/16",
+            "gateway": "172.17.0.1",
+            "excludeIps": ["172.17.0.0..172.17.0.10"],
+        },
+    )
+    assert (view.provider, view.families, view.gateway) == ("macvlan.default", (4,), "172.17.0.1")
+
+
+def test_subnet_without_provider_is_ovn_and_dual_stack_orders_v4_first() -> None:
+    view = subnet_from_object("d", {"cidrBlock": "fd00::/64,10.0.0.0/24"})
+    assert view.provider == "ovn" and view.families == (4, 6)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {},
+        {"cidrBlock": "nope"},
+        {"cidrBlock": "10.0.0.0/24,10.1.0.0/24"},
+        {"cidrBlock": "10.0.0.0/24", "excludeIps": "10.0.0.1"},
+        {"cidrBlock": "10.0.0.0/24", "provider": 3},
+    ],
+)
+def test_bad_subnets_are_refused(spec: dict) -> None:
+    with pytest.raises(InvalidSubnet):
+        subnet_from_object("s", spec)
+
+
+def test_pool_candidates_intersect_the_subnet_and_pair_families() -> None:
+    subnet = subnet_from_object("d", {"cidrBlock": "10.0.0.0/24,fd00::/64"})
+    pool = IPPoolView("p", "d", ("10.0.0.254..10.0.1.2", "fd00::10/127", "192.168.0.1"))
+    assert pool_candidates(pool, subnet) == (("10.0.0.254", "fd00::10"), ("10.0.0.255", "fd00::11"))
+
+
+@pytest.mark.parametrize("ips", [["10.0.0.5..10.0.0.1"], ["x"], ["10.0.0.1..fd00::1"]])
+def test_bad_pool_entries_are_refused(ips: list[str]) -> None:
+    subnet = subnet_from_object("s", {"cidrBlock": "10.0.0.0/24"})
+    with pytest.raises(InvalidIPPool):
+        pool_candidates(IPPoolView("p", "s", tuple(ips)), subnet)
+
+
+def test_ippool_object_needs_a_subnet() -> None:
+    with pytest.raises(InvalidIPPool):
+        ippool_from_object("p", {"ips": ["10.0.0.1"]})
+    assert ippool_from_object("p", {"subnet": "s", "ips": ["10.0.0.1"]}).subnet == "s"
