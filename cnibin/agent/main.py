@@ -1,0 +1,112 @@
+"""``nicpool-agent`` entry point: flags, etcd, metrics endpoint, signals.
+
+Every flag has an environment variable (DESIGN.md "Configuration"). The agent
+keeps serving through etcd outages: a request during one gets 503 (the
+plugin reports "try again later") and the etcd client reconnects on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import start_http_server
+
+from cnibin.agent.server import AgentServer
+from cnibin.agent.service import AgentService
+from store.attachments import AttachmentReader
+from store.config import add_etcd_arguments, etcd_settings_from_args
+from store.etcd import connect
+
+log = logging.getLogger("nicpool.agent")
+DEFAULT_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(prog="nicpool-agent", description=__doc__)
+    parser.add_argument(
+        "--socket",
+        default=env("NICPOOL_SOCKET", DEFAULT_SOCKET),
+        help="unix socket the kube-ovn plugin calls (NICPOOL_SOCKET)",
+    )
+    parser.add_argument(
+        "--node-name",
+        default=env("NODE_NAME", socket.gethostname()),
+        help="this node's name, for logs (NODE_NAME)",
+    )
+    parser.add_argument(
+        "--metrics-addr",
+        default=env("NICPOOL_METRICS_ADDR", ":10666"),
+        help="host:port for /metrics; empty disables (NICPOOL_METRICS_ADDR)",
+    )
+    parser.add_argument(
+        "--lease-wait",
+        type=float,
+        default=float(env("NICPOOL_LEASE_WAIT", "20")),
+        help="seconds ADD waits for the controller's lease (NICPOOL_LEASE_WAIT)",
+    )
+    parser.add_argument("--log-level", default=env("NICPOOL_LOG_LEVEL", "INFO"))
+    add_etcd_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.lease_wait < 0:
+        parser.error("--lease-wait must be >= 0")
+    return args
+
+
+def metrics_address(value: str) -> tuple[str, int] | None:
+    """``:10666`` -> ("0.0.0.0", 10666); ``host:port`` as given; empty -> None."""
+    if not value:
+        return None
+    host, _, port = value.rpartition(":")
+    if not port.isdigit():
+        raise SystemExit(f"--metrics-addr {value!r}: expected host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    settings = etcd_settings_from_args(args)
+    client = connect(settings)
+    service = AgentService(
+        source=AttachmentReader(client, settings.prefix), lease_wait=args.lease_wait
+    )
+    address = metrics_address(args.metrics_addr)
+    if address is not None:
+        start_http_server(address[1], addr=address[0])
+    server = AgentServer(Path(args.socket), service)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: shutting down", signum)
+        stop.set()
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info(
+        "nicpool-agent on node %s serving %s (etcd %s, prefix %s)",
+        args.node_name,
+        args.socket,
+        ",".join(settings.endpoints),
+        settings.prefix,
+    )
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+        client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""Run CNI plugins the way a runtime does, and the nicpool agent as a process.
+
+:func:`exec_plugin` sets the CNI environment, writes the config on stdin and
+parses stdout as JSON (a plugin's stdout must always be JSON, errors
+included). ``netns=`` runs the plugin inside a test "host" namespace with
+``ip netns exec`` (which also remounts /sys for that namespace), so the
+plugins never see the machine's own links.
+
+:class:`AgentProcess` is ``python -m cnibin.agent.main`` as a real subprocess
+on a socket in a temporary directory. :class:`MultusHarness` plays the part
+of Multus when the real thin plugin cannot run: it reads the pod's networks
+annotation and the NAD configs and execs each delegate with the CNI_ARGS and
+interface names Multus would use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.support.ports import free_port
+
+REFERENCE_PLUGINS = Path(os.environ.get("NICPOOL_CNI_PLUGINS", "/usr/lib/cni"))
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class CniOutcome:
+    returncode: int
+    stdout: str
+    stderr: str
+    doc: Any = None
+    """stdout parsed as JSON (None when stdout was empty)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def exec_plugin(
+    binary: Path,
+    command: str,
+    config: dict[str, Any] | bytes | None,
+    *,
+    cni_path: list[Path],
+    container_id: str = "",
+    ifname: str = "",
+    netns_path: str = "",
+    cni_args: dict[str, str] | None = None,
+    netns: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> CniOutcome:
+    """Exec ``binary`` for ``command``; stdout must be empty or JSON."""
+    variables = {
+        "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "CNI_COMMAND": command,
+        "CNI_PATH": os.pathsep.join(str(p) for p in cni_path),
+    }
+    for key, value in (
+        ("CNI_CONTAINERID", container_id),
+        ("CNI_IFNAME", ifname),
+        ("CNI_NETNS", netns_path),
+        ("CNI_ARGS", ";".join(f"{k}={v}" for k, v in (cni_args or {}).items())),
+    ):
+        if value:
+            variables[key] = value
+    variables.update(env or {})
+    stdin = config if isinstance(config, bytes) else json.dumps(config or {}).encode()
+    argv = [str(binary)]
+    if netns is not None:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    done = subprocess.run(
+        argv, input=stdin, env=variables, capture_output=True, timeout=timeout, check=False
+    )
+    out = done.stdout.decode()
+    doc = json.loads(out) if out.strip() else None
+    return CniOutcome(done.returncode, out, done.stderr.decode(), doc)
+
+
+def pod_args(namespace: str, name: str, uid: str | None = None) -> dict[str, str]:
+    """CNI_ARGS as kubelet passes them."""
+    args = {"IgnoreUnknown": "1", "K8S_POD_NAMESPACE": namespace, "K8S_POD_NAME": name}
+    args["K8S_POD_INFRA_CONTAINER_ID"] = f"infra-{name}"
+    if uid:
+        args["K8S_POD_UID"] = uid
+    return args
+
+
+@dataclass
+class AgentProcess:
+    """``nicpool-agent`` as a subprocess against a real etcd."""
+
+    etcd_endpoint: str
+    prefix: str
+    lease_wait: float = 20.0
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nicpool-agent-")))
+    metrics_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.workdir / "run" / "kube-ovn-daemon.sock"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "agent.log"
+
+    def start(self, timeout: float = 30.0) -> AgentProcess:
+        argv = [sys.executable, "-m", "cnibin.agent.main", "--socket", str(self.socket)]
+        argv += ["--etcd-endpoints", self.etcd_endpoint, "--etcd-prefix", self.prefix]
+        argv += ["--metrics-addr", f"127.0.0.1:{self.metrics_port}"]
+        argv += ["--lease-wait", str(self.lease_wait), "--node-name", "test-node"]
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"nicpool-agent did not start: {self.log_text()}")
+            time.sleep(0.05)
+        return self
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def metrics(self) -> str:
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return str(resp.read().decode())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> AgentProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def install_plugin(bin_dir: Path) -> Path:
+    """The plugin as a single file with the isolated-mode shebang."""
+    from cnibin.install import install_plugin as install
+
+    return install(bin_dir)

@@ -1,0 +1,140 @@
+"""The CNI result per cniVersion, VERSION, and CHECK's comparison (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cnibin import plugin
+
+pytestmark = pytest.mark.unit
+
+REPLY: dict[str, Any] = {
+    "ips": [
+        {"protocol": "IPv4", "ip": "172.17.0.11", "cidr": "172.17.0.0/16", "gateway": "172.17.0.1"},
+        {"protocol": "IPv6", "ip": "fd00::b", "cidr": "fd00::/64", "gateway": "fd00::1"},
+    ],
+    "mac_address": "0a:00:00:53:6b:bb",
+    "routes": [],
+    "mtu": 1400,
+    "nicname": "net1",
+    "dns": {},
+}
+ENV = {"CNI_IFNAME": "net1", "CNI_NETNS": "/var/run/netns/p", "CNI_CONTAINERID": "c"}
+
+
+def conf(version: str, *, main: bool = False) -> plugin.NetConf:
+    section = {"type": "kube-ovn", "server_socket": "/s", "provider": "p.default"}
+    if main:
+        return plugin.NetConf({"cniVersion": version, **section})
+    return plugin.NetConf({"cniVersion": version, "type": "macvlan", "ipam": section})
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0"])
+def test_old_versions_tag_each_ip_with_its_family(version: str) -> None:
+    result = plugin.build_result(conf(version), REPLY, ENV)
+    assert result["cniVersion"] == version
+    assert [ip["version"] for ip in result["ips"]] == ["4", "6"]
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+def test_new_versions_have_no_version_field(version: str) -> None:
+    result = plugin.build_result(conf(version), REPLY, ENV)
+    assert all("version" not in ip for ip in result["ips"])
+
+
+@pytest.mark.parametrize("version", plugin.SUPPORTED_VERSIONS)
+def test_ipam_results_omit_interfaces(version: str) -> None:
+    result = plugin.build_result(conf(version), REPLY, ENV)
+    assert "interfaces" not in result
+    assert all("interface" not in ip for ip in result["ips"])
+    assert [ip["address"] for ip in result["ips"]] == ["172.17.0.11/16", "fd00::b/64"]
+
+
+def test_gateways_become_default_routes_when_the_agent_sent_none() -> None:
+    result = plugin.build_result(conf("1.0.0"), REPLY, ENV)
+    assert result["routes"] == [
+        {"dst": "0.0.0.0/0", "gw": "172.17.0.1"},
+        {"dst": "::/0", "gw": "fd00::1"},
+    ]
+
+
+def test_no_gateway_no_routes() -> None:
+    reply = {**REPLY, "ips": [{**REPLY["ips"][0], "gateway": ""}]}
+    result = plugin.build_result(conf("1.0.0"), reply, ENV)
+    assert "routes" not in result
+    assert "gateway" not in result["ips"][0]
+
+
+def test_agent_routes_with_empty_dst_mean_the_default_route() -> None:
+    reply = {
+        **REPLY,
+        "routes": [{"dst": "192.168.0.0/24", "gw": "172.17.0.254"}, {"gw": "172.17.0.254"}],
+    }
+    result = plugin.build_result(conf("1.1.0"), reply, ENV)
+    assert result["routes"] == [
+        {"dst": "192.168.0.0/24", "gw": "172.17.0.254"},
+        {"dst": "0.0.0.0/0", "gw": "172.17.0.254"},
+    ]
+
+
+def test_main_plugin_result_names_the_interface_in_the_sandbox() -> None:
+    result = plugin.build_result(conf("1.1.0", main=True), REPLY, ENV)
+    assert result["interfaces"] == [
+        {"name": "net1", "mac": "0a:00:00:53:6b:bb", "sandbox": "/var/run/netns/p", "mtu": 1400}
+    ]
+    assert all(ip["interface"] == 0 for ip in result["ips"])
+    assert "mtu" not in plugin.build_result(conf("1.0.0", main=True), REPLY, ENV)["interfaces"][0]
+
+
+def test_version_reports_every_supported_version() -> None:
+    info = plugin.version_info(b'{"cniVersion": "0.4.0"}')
+    assert info == {"cniVersion": "0.4.0", "supportedVersions": list(plugin.SUPPORTED_VERSIONS)}
+    assert plugin.version_info(b"")["cniVersion"] == "1.1.0"
+
+
+def test_check_accepts_a_matching_prev_result() -> None:
+    prev = plugin.build_result(conf("1.0.0", main=True), REPLY, ENV)
+    plugin.check_against(prev, REPLY, "net1")
+
+
+@pytest.mark.parametrize(
+    ("prev", "words"),
+    [
+        (None, "prevResult"),
+        ({"ips": [{"address": "172.17.0.99/16"}]}, "172.17.0.11/16"),
+        (
+            {
+                "ips": [{"address": "172.17.0.11/16"}, {"address": "fd00::b/64"}],
+                "interfaces": [{"name": "net1", "mac": "0a:00:00:00:00:01", "sandbox": "/x"}],
+            },
+            "MAC",
+        ),
+    ],
+)
+def test_check_rejects_a_lease_that_moved(prev: dict[str, Any] | None, words: str) -> None:
+    with pytest.raises(plugin.CniError) as caught:
+        plugin.check_against(prev, REPLY, "net1")
+    assert words in caught.value.msg + caught.value.details
+
+
+@pytest.mark.parametrize(
+    ("reply", "ok"),
+    [(REPLY, True), ({"ips": []}, False), ({"ips": [{"ip": 1}]}, False), ("nope", False)],
+)
+def test_agent_reply_is_validated(reply: Any, ok: bool) -> None:
+    if ok:
+        assert plugin.validate_reply(reply) is reply
+    else:
+        with pytest.raises(plugin.CniError) as caught:
+            plugin.validate_reply(reply)
+        assert caught.value.code == plugin.E_BAD_REPLY
+
+
+def test_pod_commands_configure_mac_addresses_and_routes() -> None:
+    result = plugin.build_result(conf("1.0.0", main=True), REPLY, ENV)
+    lines = plugin.pod_commands("net1", result, 1400).splitlines()
+    assert lines[0] == "link set dev net1 address 0a:00:00:53:6b:bb"
+    assert "address replace fd00::b/64 dev net1 nodad" in lines
+    assert lines[-1] == "route replace ::/0 via fd00::1 dev net1"
