@@ -16,7 +16,7 @@ a record it cannot read instead of guessing.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from store.core.identity import (
@@ -79,10 +79,7 @@ class Attachment:
     mtu: int = 0
     created: float = 0.0
     fence: Revision = Revision(0)
-    annotated: bool = False
-    """Set once the controller has written the pod annotations; a new leader
-    uses it to finish half-done workflows."""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The writer's fencing revision (which leader term wrote it)."""
 
     def ip_csv(self) -> str:
         """Kube-OVN's ``ip_address`` annotation value: ``v4`` / ``v6`` / ``v4,v6``."""
@@ -119,7 +116,6 @@ def encode_attachment(att: Attachment) -> bytes:
         "mtu": att.mtu,
         "created": att.created,
         "fence": att.fence,
-        "annotated": att.annotated,
     }
     return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
 
@@ -145,7 +141,6 @@ def decode_attachment(raw: bytes) -> Attachment:
             mtu=int(doc.get("mtu", 0)),
             created=float(doc.get("created", 0.0)),
             fence=Revision(int(doc.get("fence", 0))),
-            annotated=bool(doc.get("annotated", False)),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordError(f"unreadable attachment record: {exc}") from exc
@@ -182,7 +177,11 @@ def encode_lease(lease: Lease) -> bytes:
         "workload": (
             None
             if lease.workload is None
-            else {"kind": lease.workload.kind, "name": lease.workload.name, "uid": lease.workload.uid}
+            else {
+                "kind": lease.workload.kind,
+                "name": lease.workload.name,
+                "uid": lease.workload.uid,
+            }
         ),
         "state": lease.state,
         "created": lease.created,

@@ -1,0 +1,96 @@
+"""Address <-> offset math for one address family of one subnet.
+
+Everything the allocator and the bitmaps handle is an *offset*: an address's
+distance from the network address. Offsets make IPv4 and IPv6 the same
+problem and let an IPv6 /64 be addressed without materialising it.
+
+Which offsets are reserved: the network address (offset 0) in both families,
+the IPv4 broadcast address, the gateway, and the ``excludeIps`` of the
+Subnet. Point-to-point prefixes (IPv4 /31 and /32, IPv6 /127 and /128) keep
+every address (RFC 3021 / RFC 6164).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import netaddr
+
+from store.core.identity import Family, Offset
+from store.core.ranges import Ranges
+from store.errors import InvalidAddress, OutsideSubnet
+
+
+@dataclass(frozen=True)
+class FamilyLayout:
+    """One family of a subnet: its CIDR, gateway and reserved offsets."""
+
+    family: Family
+    cidr: str
+    gateway: str
+    reserved: Ranges
+    """Network/broadcast/gateway and ``excludeIps``, as offset ranges."""
+    excluded: Ranges
+    """Only the ``excludeIps`` part of ``reserved`` (for usage reporting)."""
+
+    @property
+    def network(self) -> netaddr.IPNetwork:
+        return netaddr.IPNetwork(self.cidr)
+
+    @property
+    def size(self) -> int:
+        return int(self.network.size)
+
+    @property
+    def first_int(self) -> int:
+        return int(self.network.first)
+
+    def offset_of(self, address: str) -> Offset:
+        """The offset of ``address``; raises a permanent error when it is not ours."""
+        ip = parse_ip(address)
+        if ip.version != self.family:
+            raise OutsideSubnet(f"{address} is not an IPv{self.family} address of {self.cidr}")
+        if ip not in self.network:
+            raise OutsideSubnet(f"{address} is outside {self.cidr}")
+        return Offset(int(ip) - self.first_int)
+
+    def address_at(self, offset: int) -> str:
+        return str(netaddr.IPAddress(self.first_int + offset, self.family))
+
+    def usable(self) -> int:
+        """Addresses that can ever be handed out."""
+        return self.size - self.reserved.count()
+
+
+def parse_ip(text: str) -> netaddr.IPAddress:
+    """A single IPv4 or IPv6 address in its usual text form, nothing looser."""
+    value = text.strip()
+    try:
+        # INET_PTON refuses the legacy forms ("10.1", "010.0.0.1") that
+        # netaddr would otherwise accept.
+        return netaddr.IPAddress(value, flags=netaddr.INET_PTON)
+    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        raise InvalidAddress(f"{text!r} is not an IP address") from exc
+
+
+def parse_cidr(text: str) -> netaddr.IPNetwork:
+    """A CIDR that names a network exactly (no host bits set)."""
+    value = text.strip()
+    if "/" not in value:
+        raise InvalidAddress(f"{text!r} is not a CIDR (expected address/prefix)")
+    address, _, prefix = value.partition("/")
+    ip = parse_ip(address)
+    if not prefix.isdigit() or int(prefix) > (32 if ip.version == 4 else 128):
+        raise InvalidAddress(f"{text!r} has an invalid prefix length")
+    network = netaddr.IPNetwork(f"{ip}/{int(prefix)}")
+    if network.network != ip:
+        raise InvalidAddress(f"{text!r} has host bits set; did you mean {network.cidr}?")
+    return network
+
+
+def structural_reserved(network: netaddr.IPNetwork) -> list[tuple[int, int]]:
+    """Network (and IPv4 broadcast) offsets, none for point-to-point prefixes."""
+    last = int(network.size) - 1
+    if network.version == 4:
+        return [] if network.prefixlen >= 31 else [(0, 0), (last, last)]
+    return [] if network.prefixlen >= 127 else [(0, 0)]

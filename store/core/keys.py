@@ -1,0 +1,85 @@
+"""The key layout under the configurable prefix (default ``/nicpool/v1/``).
+
+::
+
+    <prefix>format                                 "1": the record format of this prefix
+    <prefix>election/<lease-id>                    one key per campaigning replica
+    <prefix>subnets/<subnet>/spec                  the validated SubnetSpec (JSON)
+    <prefix>subnets/<subnet>/bitmap/<4|6>/<chunk>  4 KiB allocation bitmap chunk
+    <prefix>subnets/<subnet>/cursor/<4|6>          next-fit cursor (last offset handed out)
+    <prefix>subnets/<subnet>/leases/<ip>           Lease record per address
+    <prefix>subnets/<subnet>/macs/<mac>            MAC index: the attachment key holding it
+    <prefix>attachments/<ns>/<pod>/<provider>      Attachment record per pod NIC (owner index)
+
+The version lives in the prefix, so a future format can be written beside
+the old one and migrated. Chunk numbers are zero-padded hex so a prefix scan
+returns them in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from store.core.identity import AttachmentRef, Family, Mac, PodRef, Provider, SubnetName
+
+FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def __post_init__(self) -> None:
+        if not self.prefix.startswith("/") or not self.prefix.endswith("/"):
+            raise ValueError(f"etcd prefix {self.prefix!r} must start and end with '/'")
+
+    @property
+    def format(self) -> str:
+        return f"{self.prefix}format"
+
+    @property
+    def election(self) -> str:
+        return f"{self.prefix}election/"
+
+    @property
+    def subnets(self) -> str:
+        return f"{self.prefix}subnets/"
+
+    def subnet(self, name: SubnetName) -> str:
+        return f"{self.prefix}subnets/{name}/"
+
+    def spec(self, name: SubnetName) -> str:
+        return f"{self.subnet(name)}spec"
+
+    def bitmap(self, name: SubnetName, family: Family) -> str:
+        return f"{self.subnet(name)}bitmap/{family}/"
+
+    def chunk(self, name: SubnetName, family: Family, index: int) -> str:
+        return f"{self.bitmap(name, family)}{index:012x}"
+
+    def cursor(self, name: SubnetName, family: Family) -> str:
+        return f"{self.subnet(name)}cursor/{family}"
+
+    def leases(self, name: SubnetName) -> str:
+        return f"{self.subnet(name)}leases/"
+
+    def lease(self, name: SubnetName, ip: str) -> str:
+        return f"{self.leases(name)}{ip}"
+
+    def mac(self, name: SubnetName, mac: Mac) -> str:
+        return f"{self.subnet(name)}macs/{mac}"
+
+    @property
+    def attachments(self) -> str:
+        return f"{self.prefix}attachments/"
+
+    def attachment(self, ref: AttachmentRef) -> str:
+        return f"{self.attachments}{ref.pod.namespace}/{ref.pod.name}/{ref.provider}"
+
+    def attachment_ref(self, key: str) -> AttachmentRef:
+        """Inverse of :meth:`attachment`."""
+        namespace, name, provider = key[len(self.attachments) :].split("/", 2)
+        return AttachmentRef(PodRef(namespace, name), Provider(provider))
+
+    def pod_attachments(self, pod: PodRef) -> str:
+        return f"{self.attachments}{pod.namespace}/{pod.name}/"

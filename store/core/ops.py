@@ -1,0 +1,73 @@
+"""Transaction building blocks as plain values.
+
+The store's modules describe a transaction with these and hand it to
+``store.etcd``, the only module that turns them into client calls. Keeping
+them as values lets the planning code be tested without etcd and keeps the
+client library swappable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from store.core.identity import Revision
+
+
+@dataclass(frozen=True)
+class ModRevisionIs:
+    """The key's mod_revision equals ``revision`` (0: the key does not exist)."""
+
+    key: str
+    revision: Revision
+
+
+@dataclass(frozen=True)
+class CreateRevisionIs:
+    """The key's create_revision equals ``revision`` (0: the key does not exist)."""
+
+    key: str
+    revision: Revision
+
+
+Compare = ModRevisionIs | CreateRevisionIs
+
+
+@dataclass(frozen=True)
+class Put:
+    key: str
+    value: bytes
+    lease: int | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    key: str
+
+
+@dataclass(frozen=True)
+class Get:
+    key: str
+
+
+Op = Put | Delete | Get
+
+
+@dataclass(frozen=True)
+class KeyValue:
+    key: str
+    value: bytes
+    mod_revision: Revision
+    create_revision: Revision
+
+
+@dataclass(frozen=True)
+class TxnResult:
+    succeeded: bool
+    revision: Revision
+    """The store revision after (or at) the transaction."""
+    gets: tuple[KeyValue | None, ...] = ()
+    """Results of the ``Get`` ops of the branch that ran, in order."""
+
+
+MAX_TXN_OPS = 128
+"""etcd's default ``--max-txn-ops``: the cap on each of compare/success/failure."""

@@ -1,0 +1,338 @@
+"""Planning one transaction's worth of allocations for one subnet.
+
+``BatchPlan`` turns requests into the compares and ops of a single etcd
+transaction, without doing any I/O itself: bitmap chunks come through a
+``WorkingChunks`` whose loader the caller supplies, existing records are
+handed in already read. Each request either becomes part of the plan (and
+its ``Attachment`` is returned) or raises a ``PermanentError`` and leaves
+the plan untouched, so one bad request never blocks the others of a batch.
+
+What the transaction compares (``store.guard`` adds the fencing key): the
+subnet spec's mod_revision, the mod_revision of every bitmap chunk it
+changes, and that every new attachment and MAC index key does not exist
+yet. If any of those moved, nothing is written and the caller re-reads.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import netaddr
+
+from store.core import allocator
+from store.core.addressing import FamilyLayout
+from store.core.bitmap import Chunk
+from store.core.identity import AttachmentRef, Mac, Offset, Revision
+from store.core.keys import Keys
+from store.core.mac import parse_mac, random_mac
+from store.core.ops import Compare, CreateRevisionIs, Delete, ModRevisionIs, Op, Put
+from store.core.records import Attachment, Lease, LeasedIP, encode_attachment, encode_lease
+from store.core.requests import AllocationRequest, Fence, Fencing
+from store.core.subnetspec import SubnetSpec
+from store.errors import (
+    AddressInUse,
+    ExcludedAddress,
+    InvalidAddress,
+    MacInUse,
+    PermanentError,
+    PoolExhausted,
+    SubnetExhausted,
+)
+
+
+class Deferred(Exception):
+    """The request writes a key this plan already writes (etcd refuses that in one
+    transaction); plan it again in the next transaction."""
+
+
+ChunkLoader = Callable[[int, int], tuple[Chunk, Revision]]
+"""(family, chunk index) -> the stored chunk and its mod_revision (0 if absent)."""
+
+
+@dataclass
+class WorkingChunks:
+    """Copy-on-touch bitmap chunks of one subnet, remembering what they were read at."""
+
+    loader: ChunkLoader
+    touched: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
+    dirty: set[tuple[int, int]] = field(default_factory=set)
+
+    def source(self, family: int, *, for_write: bool = False) -> allocator.ChunkSource:
+        def chunk(index: int) -> Chunk:
+            key = (family, index)
+            if key not in self.touched:
+                stored, revision = self.loader(family, index)
+                self.touched[key] = (stored.copy(), revision)
+            if for_write:
+                self.dirty.add(key)
+            return self.touched[key][0]
+
+        return chunk
+
+
+@dataclass(frozen=True)
+class Existing:
+    """An attachment already in etcd for the request's pod NIC."""
+
+    attachment: Attachment
+    mod_revision: Revision
+
+
+@dataclass
+class BatchPlan:
+    spec: SubnetSpec
+    spec_revision: Revision
+    keys: Keys
+    chunks: WorkingChunks
+    cursors: dict[int, int]
+    fence: Fencing
+    now: float
+    rng: random.Random
+    holder_of: Callable[[str], str | None]
+    """Who holds an address (for the error message), by reading its lease."""
+    compares: list[Compare] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    closed: bool = False
+    """Set after a replacement: nothing else may join this transaction."""
+    _refs: set[AttachmentRef] = field(default_factory=set)
+    _in_batch: dict[str, str] = field(default_factory=dict)
+    _macs: set[str] = field(default_factory=set)
+    _moved_cursors: set[int] = field(default_factory=set)
+
+    def size(self) -> int:
+        """The larger of the compare and op counts once finished."""
+        extra = len(self.chunks.dirty) + len(self._moved_cursors) + 2
+        return max(len(self.compares), len(self.ops)) + extra
+
+    def add(
+        self, request: AllocationRequest, existing: Existing | None, mac_holder: str | None
+    ) -> Attachment:
+        """Plan ``request``; raise a PermanentError (plan unchanged) when it cannot be met.
+
+        An attachment of the same pod UID is returned as it is (allocation is
+        idempotent). One left by an earlier pod of the same name is taken
+        over when the request adopts it (StatefulSet retention), else freed
+        in this same transaction and replaced. Every choice is made before
+        anything is marked, so a refusal needs no rollback.
+        """
+        if existing is not None and existing.attachment.uid == request.uid:
+            return existing.attachment
+        if request.ref in self._refs or (existing is not None and not request.adopt and self.ops):
+            # etcd refuses a transaction that writes one key twice; a
+            # replacement frees keys others might take, so it goes alone.
+            raise Deferred(str(request.ref))
+        if existing is not None and request.adopt:
+            attachment = self._rebind(request, existing)
+        else:
+            attachment = self._allocate(request, existing, mac_holder)
+            self.closed = existing is not None
+        self._refs.add(request.ref)
+        return attachment
+
+    def release(self, attachment: Attachment, mod_revision: Revision) -> None:
+        """Free an attachment's bits and delete its records, if it is still as read."""
+        self._free(attachment)
+        compare, deletes = release_ops(self.keys, attachment, mod_revision)
+        self.compares.append(compare)
+        self.ops += deletes
+
+    def finish(self) -> tuple[list[Compare], list[Op]]:
+        compares = list(self.compares)
+        ops = list(self.ops)
+        compares.append(ModRevisionIs(self.keys.spec(self.spec.name), self.spec_revision))
+        for family, index in sorted(self.chunks.dirty):
+            chunk, revision = self.chunks.touched[(family, index)]
+            key = self.keys.chunk(self.spec.name, family, index)  # type: ignore[arg-type]
+            compares.append(ModRevisionIs(key, revision))
+            ops.append(Put(key, chunk.encode()))
+        for family in sorted(self._moved_cursors):
+            cursor_key = self.keys.cursor(self.spec.name, family)  # type: ignore[arg-type]
+            ops.append(Put(cursor_key, str(self.cursors[family]).encode()))
+        return compares, ops
+
+    # -- one request ------------------------------------------------------
+
+    def _allocate(
+        self, request: AllocationRequest, replacing: Existing | None, mac_holder: str | None
+    ) -> Attachment:
+        att_key = self.keys.attachment(request.ref)
+        if mac_holder == att_key:
+            mac_holder = None  # the predecessor being replaced holds it
+        mac = self._choose_mac(request, mac_holder)
+        if replacing is not None:
+            self._free(replacing.attachment)
+        try:
+            offsets = self._choose_offsets(request)
+        except PermanentError:
+            if replacing is not None:
+                self._unfree(replacing.attachment)
+            raise
+        ips = tuple(
+            LeasedIP(lay.family, lay.address_at(offsets[lay.family]), lay.cidr, lay.gateway)
+            for lay in self.spec.layouts
+        )
+        attachment = Attachment(
+            ref=request.ref,
+            uid=request.uid,
+            subnet=self.spec.name,
+            interface=request.interface,
+            ips=ips,
+            mac=mac,
+            routes=request.routes,
+            default_route=request.default_route,
+            workload=request.workload,
+            mtu=self.spec.mtu,
+            created=self.now,
+            fence=self._fence_revision(),
+        )
+        mac_key = self.keys.mac(self.spec.name, mac)
+        if replacing is None:
+            self.compares.append(CreateRevisionIs(att_key, Revision(0)))
+        else:
+            self.compares.append(ModRevisionIs(att_key, replacing.mod_revision))
+            self.ops += self._stale_deletes(replacing.attachment, attachment)
+        if replacing is None or replacing.attachment.mac != mac:
+            self.compares.append(CreateRevisionIs(mac_key, Revision(0)))
+        self.ops += [Put(att_key, encode_attachment(attachment)), Put(mac_key, att_key.encode())]
+        self.ops += [self._lease_put(attachment, leased.ip) for leased in ips]
+        for leased in ips:
+            self._in_batch[leased.ip] = str(request.ref)
+        self._macs.add(mac)
+        return attachment
+
+    def _stale_deletes(self, old: Attachment, new: Attachment) -> list[Op]:
+        """Records of the predecessor the new attachment does not overwrite."""
+        kept = {leased.ip for leased in new.ips}
+        deletes: list[Op] = [
+            Delete(self.keys.lease(old.subnet, leased.ip))
+            for leased in old.ips
+            if leased.ip not in kept
+        ]
+        if old.mac != new.mac:
+            deletes.append(Delete(self.keys.mac(old.subnet, old.mac)))
+        return deletes
+
+    def _free(self, attachment: Attachment) -> None:
+        self._mark(attachment, allocator.give_back)
+
+    def _unfree(self, attachment: Attachment) -> None:
+        self._mark(attachment, allocator.take)
+
+    def _mark(
+        self, attachment: Attachment, action: Callable[[allocator.ChunkSource, int], None]
+    ) -> None:
+        for leased in attachment.ips:
+            layout = self.spec.layout(leased.family)
+            if layout is None or netaddr.IPAddress(leased.ip) not in layout.network:
+                continue  # the subnet no longer has this family/CIDR: no bit to touch
+            action(self.chunks.source(layout.family, for_write=True), layout.offset_of(leased.ip))
+
+    def _rebind(self, request: AllocationRequest, existing: Existing) -> Attachment:
+        """A new pod UID takes over the old attachment (StatefulSet retention)."""
+        old = existing.attachment
+        attachment = replace(
+            old,
+            uid=request.uid,
+            interface=request.interface,
+            routes=request.routes,
+            default_route=request.default_route,
+            workload=request.workload,
+            fence=self._fence_revision(),
+        )
+        att_key = self.keys.attachment(request.ref)
+        self.compares.append(ModRevisionIs(att_key, existing.mod_revision))
+        self.ops.append(Put(att_key, encode_attachment(attachment)))
+        self.ops += [self._lease_put(attachment, leased.ip) for leased in attachment.ips]
+        return attachment
+
+    def _choose_mac(self, request: AllocationRequest, mac_holder: str | None) -> Mac:
+        if request.mac is not None:
+            mac = parse_mac(request.mac)
+            if mac_holder is not None or mac in self._macs:
+                holder = mac_holder or "another pod in this batch"
+                raise MacInUse(f"MAC {mac} is already used in subnet {self.spec.name} by {holder}")
+            return mac
+        while True:
+            mac = random_mac(self.rng)
+            if mac not in self._macs:
+                return mac
+
+    def _choose_offsets(self, request: AllocationRequest) -> dict[int, Offset]:
+        fixed = self._fixed_by_family(request.fixed_ips)
+        if not fixed and request.pool:
+            fixed = self._first_free_candidate(request.pool)
+        chosen: dict[int, Offset] = {
+            lay.family: fixed[lay.family] if lay.family in fixed else self._next_free(lay)
+            for lay in self.spec.layouts
+        }
+        for family, offset in chosen.items():
+            allocator.take(self.chunks.source(family, for_write=True), offset)
+            if family not in fixed:
+                self.cursors[family] = offset
+                self._moved_cursors.add(family)
+        return chosen
+
+    def _fixed_by_family(self, addresses: tuple[str, ...]) -> dict[int, Offset]:
+        fixed: dict[int, Offset] = {}
+        for address in addresses:
+            layout = self.spec.family_of(address)
+            if layout.family in fixed:
+                raise InvalidAddress(f"two IPv{layout.family} addresses given: {addresses}")
+            fixed[layout.family] = self._check_free(layout, address)
+        return fixed
+
+    def _check_free(self, layout: FamilyLayout, address: str) -> Offset:
+        offset = layout.offset_of(address)
+        if offset in layout.reserved:
+            what = "the gateway" if address == layout.gateway else "reserved or in excludeIps"
+            raise ExcludedAddress(f"{address} is {what} in subnet {self.spec.name}")
+        if not allocator.is_free(layout, self.chunks.source(layout.family), offset):
+            holder = self._in_batch.get(address) or self.holder_of(address) or "another pod"
+            raise AddressInUse(f"{address} in subnet {self.spec.name} is held by {holder}")
+        return offset
+
+    def _first_free_candidate(self, pool: tuple[tuple[str, ...], ...]) -> dict[int, Offset]:
+        reasons: list[str] = []
+        for candidate in pool:
+            try:
+                return self._fixed_by_family(candidate)
+            except PermanentError as exc:
+                reasons.append(str(exc))
+        detail = "; ".join(reasons[:5]) + (" ..." if len(reasons) > 5 else "")
+        raise PoolExhausted(f"no free address among {len(pool)} ip_pool entries: {detail}")
+
+    def _next_free(self, layout: FamilyLayout) -> Offset:
+        cursor = self.cursors.get(layout.family, -1)
+        offset = allocator.next_free(layout, self.chunks.source(layout.family), cursor)
+        if offset is None:
+            raise SubnetExhausted(f"subnet {self.spec.name} has no free IPv{layout.family} address")
+        return offset
+
+    def _lease_put(self, attachment: Attachment, ip: str) -> Put:
+        lease = Lease(
+            subnet=self.spec.name,
+            ip=ip,
+            owner=attachment.ref,
+            uid=attachment.uid,
+            mac=attachment.mac,
+            interface=attachment.interface,
+            workload=attachment.workload,
+            created=attachment.created,
+            fence=attachment.fence,
+        )
+        return Put(self.keys.lease(self.spec.name, ip), encode_lease(lease))
+
+    def _fence_revision(self) -> Revision:
+        return self.fence.revision if isinstance(self.fence, Fence) else Revision(0)
+
+
+def release_ops(
+    keys: Keys, attachment: Attachment, mod_revision: Revision
+) -> tuple[Compare, list[Op]]:
+    """Deleting an attachment's records, guarded by its mod_revision."""
+    att_key = keys.attachment(attachment.ref)
+    deletes: list[Op] = [Delete(att_key), Delete(keys.mac(attachment.subnet, attachment.mac))]
+    deletes += [Delete(keys.lease(attachment.subnet, leased.ip)) for leased in attachment.ips]
+    return ModRevisionIs(att_key, mod_revision), deletes

@@ -1,0 +1,243 @@
+"""The only module that talks to etcd.
+
+It wraps the client library (etcd-sdk-python, the maintained fork of
+python-etcd3, imported as ``pyetcd``) behind a handful of typed calls
+(``get``, ``get_prefix``, ``txn``, ``watch_key``, leases) that take and return
+the plain values of ``store.core.ops``, and it translates the library's and
+gRPC's exceptions into ``store.errors`` in one place.
+
+Two library traps are handled here:
+
+* an endpoint that failed once is shunned for ``time_retry`` seconds (300 by
+  default), so with a single endpoint one etcd restart would break the
+  client for five minutes; endpoints are built with a 1 s retry instead;
+* the library's ``transaction`` drops the response header, so transactions
+  go through the KV stub directly to learn the revision they committed at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import pyetcd
+from pyetcd import etcdrpc
+from pyetcd import exceptions as etcd_exc
+from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
+
+from store.config import EtcdSettings
+from store.core.identity import Revision
+from store.core.ops import (
+    Compare,
+    CreateRevisionIs,
+    Delete,
+    Get,
+    KeyValue,
+    ModRevisionIs,
+    Op,
+    Put,
+    TxnResult,
+)
+from store.errors import Compacted, Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_TEMPORARY_LIBRARY_ERRORS = (
+    etcd_exc.ConnectionFailedError,
+    etcd_exc.ConnectionTimeoutError,
+    etcd_exc.InternalServerError,
+    etcd_exc.NoServerAvailableError,
+    etcd_exc.PreconditionFailedError,
+)
+
+
+def _translated(call: Callable[[], T], what: str) -> T:
+    """Run ``call``; library and gRPC failures become ``store.errors``."""
+    try:
+        return call()
+    except etcd_exc.RevisionCompactedError as exc:
+        raise Compacted(f"{what}: revision compacted") from exc
+    except _TEMPORARY_LIBRARY_ERRORS as exc:
+        raise Unavailable(f"{what}: etcd unavailable ({type(exc).__name__})") from exc
+    except grpc.RpcError as exc:
+        code = exc.code() if hasattr(exc, "code") else None
+        raise Unavailable(f"{what}: etcd error {code}") from exc
+    except ValueError as exc:
+        # The library raises ValueError("Trying to use a failed node").
+        raise Unavailable(f"{what}: {exc}") from exc
+
+
+def _kv(raw: Any) -> KeyValue:
+    return KeyValue(
+        key=raw.key.decode(),
+        value=bytes(raw.value),
+        mod_revision=Revision(raw.mod_revision),
+        create_revision=Revision(raw.create_revision),
+    )
+
+
+def _prefix_end(prefix: str) -> bytes:
+    raw = bytearray(prefix.encode())
+    raw[-1] += 1
+    return bytes(raw)
+
+
+class EtcdClient:
+    """A connection to one etcd cluster. Thread safe, as gRPC channels are."""
+
+    def __init__(self, settings: EtcdSettings) -> None:
+        self.settings = settings
+        creds = None
+        secure = settings.cacert is not None
+        if secure:
+            creds = MultiEndpointEtcd3Client.get_secure_creds(
+                settings.cacert, settings.key, settings.cert
+            )
+        endpoints = [
+            Endpoint(host, port, secure=secure, creds=creds, time_retry=1.0)
+            for host, port in settings.hosts()
+        ]
+        self._client = MultiEndpointEtcd3Client(
+            endpoints=endpoints, timeout=settings.timeout, failover=True
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- reads -----------------------------------------------------------
+
+    def get(self, key: str) -> tuple[KeyValue | None, Revision]:
+        """The key (or None) and the store revision it was read at."""
+        request = etcdrpc.RangeRequest(key=key.encode())
+        response = _translated(lambda: self._client.kvstub.Range(request, self._timeout()), key)
+        found = _kv(response.kvs[0]) if response.kvs else None
+        return found, Revision(response.header.revision)
+
+    def get_prefix(
+        self, prefix: str, *, keys_only: bool = False, limit: int = 0, start: str | None = None
+    ) -> tuple[list[KeyValue], Revision]:
+        """Keys under ``prefix`` in key order, from ``start`` when paging."""
+        request = etcdrpc.RangeRequest(
+            key=(start or prefix).encode(),
+            range_end=_prefix_end(prefix),
+            keys_only=keys_only,
+            limit=limit,
+        )
+        response = _translated(lambda: self._client.kvstub.Range(request, self._timeout()), prefix)
+        return [_kv(kv) for kv in response.kvs], Revision(response.header.revision)
+
+    def iter_prefix(self, prefix: str, *, page: int = 1000) -> Iterator[KeyValue]:
+        """Every key under ``prefix``, read in pages so no response grows unbounded."""
+        start: str | None = None
+        while True:
+            kvs, _ = self.get_prefix(prefix, limit=page, start=start)
+            yield from kvs
+            if len(kvs) < page:
+                return
+            start = kvs[-1].key + "\0"
+
+    def count_prefix(self, prefix: str) -> int:
+        request = etcdrpc.RangeRequest(
+            key=prefix.encode(), range_end=_prefix_end(prefix), count_only=True
+        )
+        response = _translated(lambda: self._client.kvstub.Range(request, self._timeout()), prefix)
+        return int(response.count)
+
+    # -- transactions ----------------------------------------------------
+
+    def txn(
+        self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
+    ) -> TxnResult:
+        request = etcdrpc.TxnRequest(
+            compare=[_compare(c) for c in compares],
+            success=[_request_op(op) for op in success],
+            failure=[_request_op(op) for op in failure],
+        )
+        response = _translated(lambda: self._client.kvstub.Txn(request, self._timeout()), "txn")
+        ops = success if response.succeeded else failure
+        gets: list[KeyValue | None] = []
+        for op, result in zip(ops, response.responses, strict=True):
+            if isinstance(op, Get):
+                kvs = result.response_range.kvs
+                gets.append(_kv(kvs[0]) if kvs else None)
+        return TxnResult(bool(response.succeeded), Revision(response.header.revision), tuple(gets))
+
+    def put(self, key: str, value: bytes) -> Revision:
+        """An unconditional write: only for keys no invariant depends on."""
+        return self.txn([], [Put(key, value)]).revision
+
+    def delete_prefix(self, prefix: str) -> None:
+        _translated(lambda: self._client.delete_prefix(prefix), prefix)
+
+    # -- watches -----------------------------------------------------------
+
+    def watch_key(self, key: str, *, start_revision: int, timeout: float) -> KeyValue | None:
+        """The first change of ``key`` from ``start_revision`` on, or None after ``timeout``.
+
+        A deletion is returned as a KeyValue with an empty value and
+        create_revision 0.
+        """
+        try:
+            event = _translated(
+                lambda: self._client.watch_once(
+                    key, timeout=timeout, start_revision=start_revision
+                ),
+                f"watch {key}",
+            )
+        except etcd_exc.WatchTimedOut:
+            return None
+        if isinstance(event, pyetcd.events.DeleteEvent):
+            return KeyValue(key, b"", Revision(event.mod_revision), Revision(0))
+        return KeyValue(
+            key, bytes(event.value), Revision(event.mod_revision), Revision(event.create_revision)
+        )
+
+    # -- leases ------------------------------------------------------------
+
+    def grant_lease(self, ttl: int) -> int:
+        lease = _translated(lambda: self._client.lease(ttl), "lease grant")
+        return int(lease.id)
+
+    def keepalive(self, lease_id: int) -> int:
+        """Refresh a lease once; returns its remaining TTL (0: it has expired)."""
+
+        def refresh() -> int:
+            responses = list(self._client.refresh_lease(lease_id))
+            return int(responses[0].TTL) if responses else 0
+
+        return _translated(refresh, "lease keepalive")
+
+    def revoke_lease(self, lease_id: int) -> None:
+        _translated(lambda: self._client.revoke_lease(lease_id), "lease revoke")
+
+    def _timeout(self) -> float:
+        return self.settings.timeout
+
+
+def _compare(compare: Compare) -> Any:
+    message = etcdrpc.Compare(key=compare.key.encode(), result=etcdrpc.Compare.EQUAL)
+    if isinstance(compare, ModRevisionIs):
+        message.target = etcdrpc.Compare.MOD
+        message.mod_revision = compare.revision
+    elif isinstance(compare, CreateRevisionIs):
+        message.target = etcdrpc.Compare.CREATE
+        message.create_revision = compare.revision
+    return message
+
+
+def _request_op(op: Op) -> Any:
+    if isinstance(op, Put):
+        put = etcdrpc.PutRequest(key=op.key.encode(), value=op.value, lease=op.lease or 0)
+        return etcdrpc.RequestOp(request_put=put)
+    if isinstance(op, Delete):
+        return etcdrpc.RequestOp(
+            request_delete_range=etcdrpc.DeleteRangeRequest(key=op.key.encode())
+        )
+    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=op.key.encode()))
+
+
+def connect(settings: EtcdSettings) -> EtcdClient:
+    return EtcdClient(settings)

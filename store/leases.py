@@ -1,0 +1,332 @@
+"""Allocating and releasing addresses: fenced, coalesced etcd transactions.
+
+``Ipam`` is what the controller (and nicpoolctl) call. The decisions are
+made by the pure ``store.core.plan``; this module reads what the plan needs,
+commits it as one transaction, and retries lost races with a fresh read.
+
+Throughput comes from two things:
+
+* **Caching.** The leader is normally the only writer, so it keeps the
+  bitmap chunks and subnet specs it last wrote together with their
+  mod_revisions and compares against those. A transaction that loses
+  (another writer, a stale cache) drops the subnet's cache and re-reads.
+* **Group commit.** Callers that arrive while a transaction for the same
+  subnet is in flight queue up; the next caller to take the subnet's lock
+  commits everyone queued in one transaction (at most ``MAX_TXN_OPS`` ops,
+  more transactions if needed). A caller whose request was committed by
+  someone else just returns.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from store.core.bitmap import Chunk
+from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
+from store.core.keys import Keys
+from store.core.ops import MAX_TXN_OPS, Compare, Get, KeyValue, Op
+from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks, release_ops
+from store.core.records import Attachment, Lease, decode_attachment, decode_lease
+from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
+from store.core.subnetspec import SubnetSpec
+from store.core.usage import FamilyUsage, family_usage
+from store.errors import Conflict, FencedOut, PermanentError, UnknownSubnet
+from store.etcd import EtcdClient
+from store.guard import guarded_txn
+from store.retry import retrying
+
+__all__ = ["UNFENCED", "AllocationRequest", "Fence", "Fencing", "Ipam", "Result", "Unfenced"]
+
+Result = Attachment | PermanentError
+
+
+@dataclass
+class _Slot:
+    """One queued request and, once committed by whichever caller, its result."""
+
+    request: AllocationRequest
+    result: Result | None = None
+    error: BaseException | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _SubnetState:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    pending: list[_Slot] = field(default_factory=list)
+    spec: tuple[SubnetSpec, Revision] | None = None
+    chunks: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
+    cursors: dict[int, int] | None = None
+
+
+class Ipam:
+    """Leases in etcd for one prefix. Thread safe; one instance per process."""
+
+    def __init__(
+        self,
+        client: EtcdClient,
+        prefix: str,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._states: dict[SubnetName, _SubnetState] = defaultdict(_SubnetState)
+        self._states_lock = threading.Lock()
+
+    # -- allocation ----------------------------------------------------------
+
+    def allocate(self, requests: Sequence[AllocationRequest], *, fence: Fencing) -> list[Result]:
+        """Attachments (or the permanent error refusing each), in request order."""
+        slots = [_Slot(request) for request in requests]
+        by_subnet: dict[SubnetName, list[_Slot]] = defaultdict(list)
+        for slot in slots:
+            by_subnet[slot.request.subnet].append(slot)
+        for subnet, queued in by_subnet.items():
+            state = self._state(subnet)
+            with self._states_lock:
+                state.pending.extend(queued)
+            with state.lock:
+                if not all(slot.done.is_set() for slot in queued):
+                    self._commit_pending(subnet, state, fence)
+        for slot in slots:
+            slot.done.wait()
+            if slot.error is not None:
+                raise slot.error
+        return [slot.result for slot in slots if slot.result is not None]
+
+    def _commit_pending(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> None:
+        with self._states_lock:
+            batch, state.pending = state.pending, []
+        try:
+            for attempt in retrying(f"allocate {subnet}"):
+                with attempt:
+                    self._commit_batch(
+                        subnet, state, [s for s in batch if not s.done.is_set()], fence
+                    )
+        except BaseException as exc:  # FencedOut, exhausted retries: every waiter learns it
+            for slot in batch:
+                if not slot.done.is_set():
+                    slot.error = exc
+                    slot.done.set()
+            if not isinstance(exc, Exception):
+                raise
+
+    def _commit_batch(
+        self, subnet: SubnetName, state: _SubnetState, slots: list[_Slot], fence: Fencing
+    ) -> None:
+        """Plan and commit ``slots`` in as few transactions as the op cap allows."""
+        existing, mac_holders = self._prefetch(slots)
+        while slots:
+            plan = self._new_plan(subnet, state, fence)
+            planned: list[tuple[_Slot, Result]] = []
+            deferred: list[_Slot] = []
+            while slots and not plan.closed and plan.size() + 8 < MAX_TXN_OPS:
+                slot = slots.pop(0)
+                request = slot.request
+                try:
+                    holder = mac_holders.get(request.mac) if request.mac else None
+                    result: Result = plan.add(request, existing.get(request.ref), holder)
+                except Deferred:
+                    deferred.append(slot)
+                    continue
+                except PermanentError as exc:
+                    result = exc
+                planned.append((slot, result))
+            revision = self._commit(state, plan, fence)
+            for slot, result in planned:
+                if isinstance(result, Attachment):
+                    existing[result.ref] = Existing(result, revision)
+                slot.result = result
+                slot.done.set()
+            slots = deferred + slots
+
+    def _commit(self, state: _SubnetState, plan: BatchPlan, fence: Fencing) -> Revision:
+        """Commit a plan; remember the chunks it wrote. Returns the commit's revision."""
+        compares, ops = plan.finish()
+        if not ops:
+            return Revision(0)
+        revision = self._txn(state, compares, ops, fence)
+        for key in plan.chunks.dirty:
+            state.chunks[key] = (plan.chunks.touched[key][0], revision)
+        state.cursors = dict(plan.cursors)
+        return revision
+
+    def _txn(
+        self, state: _SubnetState, compares: list[Compare], ops: list[Op], fence: Fencing
+    ) -> Revision:
+        """A guarded transaction; a failed one drops the subnet's cache."""
+        try:
+            return guarded_txn(self.client, compares, ops, fence)
+        except (Conflict, FencedOut):
+            self._forget(state)
+            raise
+
+    def _new_plan(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> BatchPlan:
+        spec, spec_revision = self._spec(subnet, state)
+        if state.cursors is None:
+            state.cursors = self._read_cursors(spec)
+
+        def load(family: int, index: int) -> tuple[Chunk, Revision]:
+            cached = state.chunks.get((family, index))
+            if cached is not None:
+                return cached
+            kv, _ = self.client.get(self.keys.chunk(subnet, family, index))  # type: ignore[arg-type]
+            chunk = Chunk.decode(index, kv.value if kv else None)
+            loaded = (chunk, kv.mod_revision if kv else Revision(0))
+            state.chunks[(family, index)] = loaded
+            return loaded
+
+        return BatchPlan(
+            spec=spec,
+            spec_revision=spec_revision,
+            keys=self.keys,
+            chunks=WorkingChunks(load),
+            cursors=dict(state.cursors),
+            fence=fence,
+            now=self._clock(),
+            rng=self._rng,
+            holder_of=self._holder_of_factory(subnet),
+        )
+
+    def _prefetch(self, slots: list[_Slot]) -> tuple[dict[AttachmentRef, Existing], dict[str, str]]:
+        """Existing attachments and user-given MACs' holders, read in few round trips."""
+        keys: list[str] = [self.keys.attachment(s.request.ref) for s in slots]
+        keys += [self.keys.mac(s.request.subnet, s.request.mac) for s in slots if s.request.mac]
+        existing: dict[AttachmentRef, Existing] = {}
+        mac_holders: dict[str, str] = {}
+        for kv in self._get_many(keys):
+            if kv.key.startswith(self.keys.attachments):
+                attachment = decode_attachment(kv.value)
+                existing[attachment.ref] = Existing(attachment, kv.mod_revision)
+            else:
+                mac_holders[kv.key.rsplit("/", 1)[1]] = kv.value.decode()
+        return existing, mac_holders
+
+    # -- release ----------------------------------------------------------
+
+    def release(
+        self, ref: AttachmentRef, *, fence: Fencing, uid: PodUID | None = None
+    ) -> Attachment | None:
+        """Free a pod NIC's addresses, MAC and records.
+
+        Returns what was released; None when there was nothing, or when
+        ``uid`` is given and the attachment belongs to another pod UID (a
+        successor of the same name that must keep its addresses).
+        """
+        for attempt in retrying(f"release {ref}"):
+            with attempt:
+                return self._release_once(ref, fence, uid)
+        raise AssertionError("unreachable: retrying re-raises")
+
+    def _release_once(
+        self, ref: AttachmentRef, fence: Fencing, uid: PodUID | None
+    ) -> Attachment | None:
+        kv, _ = self.client.get(self.keys.attachment(ref))
+        if kv is None:
+            return None
+        attachment = decode_attachment(kv.value)
+        if uid is not None and attachment.uid != uid:
+            return None
+        state = self._state(attachment.subnet)
+        with state.lock:
+            try:
+                plan = self._new_plan(attachment.subnet, state, fence)
+            except UnknownSubnet:
+                # The subnet is gone from the store: delete the records, no bits to clear.
+                compare, deletes = release_ops(self.keys, attachment, kv.mod_revision)
+                self._txn(state, [compare], deletes, fence)
+            else:
+                plan.release(attachment, kv.mod_revision)
+                self._commit(state, plan, fence)
+        return attachment
+
+    # -- reads --------------------------------------------------------------
+
+    def get(self, ref: AttachmentRef) -> Attachment | None:
+        kv, _ = self.client.get(self.keys.attachment(ref))
+        return decode_attachment(kv.value) if kv else None
+
+    def attachments(self, subnet: SubnetName | None = None) -> list[Attachment]:
+        found = [
+            decode_attachment(kv.value) for kv in self.client.iter_prefix(self.keys.attachments)
+        ]
+        return [a for a in found if subnet is None or a.subnet == subnet]
+
+    def leases(self, subnet: SubnetName) -> list[Lease]:
+        return [decode_lease(kv.value) for kv in self.client.iter_prefix(self.keys.leases(subnet))]
+
+    def usage(self, subnet: SubnetName) -> list[FamilyUsage]:
+        """Per family: total, used, available and excluded addresses, from the bitmaps."""
+        kv, _ = self.client.get(self.keys.spec(subnet))
+        if kv is None:
+            raise UnknownSubnet(f"subnet {subnet} is not registered in the store")
+        spec = SubnetSpec.from_json(kv.value)
+        found = []
+        for layout in spec.layouts:
+            prefix = self.keys.bitmap(subnet, layout.family)
+            chunks = (
+                Chunk.decode(int(kv.key[len(prefix) :], 16), kv.value)
+                for kv in self.client.iter_prefix(prefix, page=64)
+            )
+            found.append(family_usage(layout, chunks))
+        return found
+
+    # -- helpers --------------------------------------------------------------
+
+    def _state(self, subnet: SubnetName) -> _SubnetState:
+        with self._states_lock:
+            return self._states[subnet]
+
+    def _forget(self, state: _SubnetState) -> None:
+        state.spec = None
+        state.chunks.clear()
+        state.cursors = None
+
+    def _spec_or_none(
+        self, subnet: SubnetName, state: _SubnetState
+    ) -> tuple[SubnetSpec, Revision] | None:
+        try:
+            return self._spec(subnet, state)
+        except UnknownSubnet:
+            return None
+
+    def _spec(self, subnet: SubnetName, state: _SubnetState) -> tuple[SubnetSpec, Revision]:
+        if state.spec is None:
+            kv, _ = self.client.get(self.keys.spec(subnet))
+            if kv is None:
+                raise UnknownSubnet(f"subnet {subnet} is not registered in the store")
+            state.spec = (SubnetSpec.from_json(kv.value), kv.mod_revision)
+        return state.spec
+
+    def _read_cursors(self, spec: SubnetSpec) -> dict[int, int]:
+        cursors: dict[int, int] = {}
+        for layout in spec.layouts:
+            kv, _ = self.client.get(self.keys.cursor(spec.name, layout.family))
+            cursors[layout.family] = int(kv.value) if kv else -1
+        return cursors
+
+    def _holder_of_factory(self, subnet: SubnetName) -> Callable[[str], str | None]:
+        def holder_of(ip: str) -> str | None:
+            kv, _ = self.client.get(self.keys.lease(subnet, ip))
+            if kv is None:
+                return None
+            lease = decode_lease(kv.value)
+            return f"pod {lease.owner.pod} ({lease.owner.provider})"
+
+        return holder_of
+
+    def _get_many(self, keys: list[str]) -> list[KeyValue]:
+        found: list[KeyValue] = []
+        for start in range(0, len(keys), MAX_TXN_OPS):
+            outcome = self.client.txn([], [Get(k) for k in keys[start : start + MAX_TXN_OPS]])
+            found += [kv for kv in outcome.gets if kv is not None]
+        return found

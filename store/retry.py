@@ -1,0 +1,49 @@
+"""Retry policies, defined once.
+
+Temporary errors (a lost compare-and-swap, etcd unreachable) are retried
+with jittered exponential backoff, logged as "attempt N failed; will retry
+in S s" and counted in ``nicpool_retries_total{operation}``. Permanent
+errors and ``FencedOut`` are never retried: retrying cannot help the first,
+and must not happen after the second.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import tenacity
+from prometheus_client import Counter
+
+from store.errors import TemporaryError
+
+log = logging.getLogger("nicpool.retry")
+
+RETRIES = Counter(
+    "nicpool_retries_total",
+    "Operations retried after a temporary error (lost CAS race, etcd unavailable).",
+    ["operation"],
+)
+
+
+def retrying(operation: str, *, deadline: float = 30.0, max_wait: float = 1.0) -> tenacity.Retrying:
+    """A policy for one ``operation``: temporary errors retried until ``deadline`` seconds."""
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        RETRIES.labels(operation).inc()
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.info(
+            "%s: attempt %d failed (%s); will retry in %.3f s",
+            operation,
+            state.attempt_number,
+            error,
+            delay,
+        )
+
+    return tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(TemporaryError),
+        stop=tenacity.stop_after_delay(deadline),
+        wait=tenacity.wait_exponential_jitter(initial=0.005, max=max_wait),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
