@@ -196,6 +196,25 @@ def _prefix(cidr: str) -> str:
     return cidr.rpartition("/")[2]
 
 
+def canonical_cidr(cidr: str) -> str:
+    """``192.168.0.101/24`` -> ``192.168.0.0/24`` (iproute2 refuses host bits).
+
+    Done with ``socket.inet_pton`` rather than ``ipaddress``, which is slower
+    to import than the rest of the plugin's hot path.
+    """
+    address, _, length = cidr.partition("/")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    try:
+        packed = socket.inet_pton(family, address)
+        bits = int(length) if length else len(packed) * 8
+    except (OSError, ValueError):
+        raise CniError(E_BAD_REPLY, f"route destination {cidr!r} is not a CIDR") from None
+    if not 0 <= bits <= len(packed) * 8:
+        raise CniError(E_BAD_REPLY, f"route destination {cidr!r} has a bad prefix length")
+    value = int.from_bytes(packed, "big") >> (len(packed) * 8 - bits) << (len(packed) * 8 - bits)
+    return f"{socket.inet_ntop(family, value.to_bytes(len(packed), 'big'))}/{bits}"
+
+
 def _family_default(gw: str) -> str:
     return "::/0" if ":" in gw else "0.0.0.0/0"
 
@@ -222,7 +241,10 @@ def build_result(conf: NetConf, reply: dict[str, Any], env: dict[str, str]) -> d
         ips.append(ip)
     result["ips"] = ips
     routes = [
-        {"dst": r.get("dst") or _family_default(r["gw"]), "gw": r["gw"]}
+        {
+            "dst": canonical_cidr(r["dst"]) if r.get("dst") else _family_default(r["gw"]),
+            "gw": r["gw"],
+        }
         for r in reply.get("routes") or []
         if r.get("gw")
     ]
@@ -253,8 +275,15 @@ def validate_reply(reply: Any) -> dict[str, Any]:
     return reply  # type: ignore[no-any-return]
 
 
-def check_against(prev: dict[str, Any] | None, reply: dict[str, Any], ifname: str) -> None:
-    """CHECK: the lease the agent holds now must be what the runtime recorded."""
+def check_against(
+    prev: dict[str, Any] | None, reply: dict[str, Any], ifname: str, *, main: bool
+) -> None:
+    """CHECK: the lease the agent holds now must be what the runtime recorded.
+
+    The MAC is compared only for the main plugin's own interface: as an IPAM
+    plugin the calling plugin chose the MAC (macvlan takes one from Multus's
+    MAC= argument, or a random one).
+    """
     if not isinstance(prev, dict):
         raise CniError(E_INVALID_CONFIG, "CHECK needs prevResult in the network config")
     recorded = {ip.get("address") for ip in prev.get("ips") or [] if isinstance(ip, dict)}
@@ -266,7 +295,7 @@ def check_against(prev: dict[str, Any] | None, reply: dict[str, Any], ifname: st
                 f"lease {address} is not in prevResult",
                 f"prevResult has {sorted(a for a in recorded if a)}",
             )
-    for iface in prev.get("interfaces") or []:
+    for iface in prev.get("interfaces") or [] if main else []:
         mac = reply.get("mac_address", "")
         if (
             iface.get("name") == ifname
@@ -429,7 +458,7 @@ def cmd_check(conf: NetConf, env: dict[str, str]) -> None:
         raise CniError(E_INCOMPATIBLE, f"cniVersion {conf.cni_version} does not allow CHECK")
     request = build_request(conf, env)
     request["wait_seconds"] = 0  # nicpool extension: CHECK never waits for a lease
-    check_against(conf.prev, agent_add(conf, request), env["CNI_IFNAME"])
+    check_against(conf.prev, agent_add(conf, request), env["CNI_IFNAME"], main=conf.main)
     if conf.main:
         netns, ifname = env["CNI_NETNS"], env["CNI_IFNAME"]
         shown = _run(["nsenter", f"--net={netns}", "ip", "-j", "addr", "show", "dev", ifname])

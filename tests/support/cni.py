@@ -56,6 +56,7 @@ def exec_plugin(
     netns_path: str = "",
     cni_args: dict[str, str] | None = None,
     netns: str | None = None,
+    openvswitch_dir: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 60.0,
 ) -> CniOutcome:
@@ -78,12 +79,51 @@ def exec_plugin(
     argv = [str(binary)]
     if netns is not None:
         argv = ["ip", "netns", "exec", netns, *argv]
+    if openvswitch_dir is not None:
+        argv = seed_socket_view(openvswitch_dir, argv)
     done = subprocess.run(
         argv, input=stdin, env=variables, capture_output=True, timeout=timeout, check=False
     )
     out = done.stdout.decode()
     doc = json.loads(out) if out.strip() else None
     return CniOutcome(done.returncode, out, done.stderr.decode(), doc)
+
+
+_SEED_VIEW = """
+dir=$1; keep=$2; shift 2
+mkdir -p "$keep"
+mount --rbind /run/netns "$keep"
+mount -t tmpfs nicpool-run /run
+mkdir -p /run/netns /run/openvswitch
+mount --rbind "$keep" /run/netns
+mount --bind "$dir" /run/openvswitch
+exec "$@"
+"""
+
+
+def seed_socket_view(openvswitch_dir: Path, argv: list[str]) -> list[str]:
+    """Run ``argv`` seeing ``openvswitch_dir`` at /run/openvswitch.
+
+    The seed's configs name ``/run/openvswitch/kube-ovn-daemon.sock``; tests
+    keep them verbatim without touching the machine's /run: the command runs
+    in a private mount namespace with a tmpfs over /run, the netns mounts
+    carried over, and the test agent's socket directory bound at
+    /run/openvswitch.
+    """
+    keep = openvswitch_dir.parent / "netns-view"
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-ec",
+        _SEED_VIEW,
+        "sh",
+        str(openvswitch_dir),
+        str(keep),
+        *argv,
+    ]
 
 
 def pod_args(namespace: str, name: str, uid: str | None = None) -> dict[str, str]:

@@ -96,7 +96,7 @@ def test_version_reports_every_supported_version() -> None:
 
 def test_check_accepts_a_matching_prev_result() -> None:
     prev = plugin.build_result(conf("1.0.0", main=True), REPLY, ENV)
-    plugin.check_against(prev, REPLY, "net1")
+    plugin.check_against(prev, REPLY, "net1", main=True)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_check_accepts_a_matching_prev_result() -> None:
 )
 def test_check_rejects_a_lease_that_moved(prev: dict[str, Any] | None, words: str) -> None:
     with pytest.raises(plugin.CniError) as caught:
-        plugin.check_against(prev, REPLY, "net1")
+        plugin.check_against(prev, REPLY, "net1", main=True)
     assert words in caught.value.msg + caught.value.details
 
 
@@ -138,3 +138,24 @@ def test_pod_commands_configure_mac_addresses_and_routes() -> None:
     assert lines[0] == "link set dev net1 address 0a:00:00:53:6b:bb"
     assert "address replace fd00::b/64 dev net1 nodad" in lines
     assert lines[-1] == "route replace ::/0 via fd00::1 dev net1"
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("192.168.0.101/24", "192.168.0.0/24"),
+        ("10.1.2.3/32", "10.1.2.3/32"),
+        ("0.0.0.0/0", "0.0.0.0/0"),
+        ("fd00::1:2/112", "fd00::1:0/112"),
+        ("10.0.0.7", "10.0.0.7/32"),
+    ],
+)
+def test_route_destinations_are_made_canonical_for_iproute2(given: str, canonical: str) -> None:
+    assert plugin.canonical_cidr(given) == canonical
+
+
+@pytest.mark.parametrize("bad", ["nope/8", "10.0.0.0/33", "10.0.0.0/x"])
+def test_bad_route_destinations_are_reported(bad: str) -> None:
+    with pytest.raises(plugin.CniError) as caught:
+        plugin.canonical_cidr(bad)
+    assert bad in caught.value.msg

@@ -1,0 +1,137 @@
+"""Fixtures for the cni tier: network namespaces, the installed plugin, the
+agent as a process, and leases written into the real etcd through the store.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from store.config import EtcdSettings
+from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
+from store.core.records import Attachment, Route
+from store.core.requests import UNFENCED, AllocationRequest
+from store.core.subnetspec import parse_subnet_spec
+from store.errors import PermanentError
+from store.etcd import EtcdClient, connect
+from store.leases import Ipam
+from store.subnets import Subnets
+from tests.support import netns
+from tests.support.cni import REFERENCE_PLUGINS, AgentProcess, install_plugin
+from tests.support.components import missing
+from tests.support.etcd import EtcdServer
+
+SEED_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
+
+
+@pytest.fixture(scope="session")
+def netns_ready() -> None:
+    reason = netns.why_unavailable()
+    if reason is not None:
+        missing("network namespaces", reason)
+
+
+@pytest.fixture(scope="session")
+def reference_plugins() -> Path:
+    for name in ("macvlan", "bridge", "host-local"):
+        if not os.access(REFERENCE_PLUGINS / name, os.X_OK):
+            missing(
+                f"CNI reference plugin {name}",
+                f"install containernetworking-plugins (make deps) or set NICPOOL_CNI_PLUGINS; "
+                f"looked in {REFERENCE_PLUGINS}",
+            )
+    return REFERENCE_PLUGINS
+
+
+@pytest.fixture(scope="session")
+def cni_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CNI bin dir holding only ``kube-ovn``, installed as one file (-IS shebang)."""
+    return install_plugin(tmp_path_factory.mktemp("cni-bin")).parent
+
+
+@pytest.fixture(scope="session")
+def kube_ovn(cni_bin: Path) -> Path:
+    return cni_bin / "kube-ovn"
+
+
+@pytest.fixture
+def cni_path(cni_bin: Path, reference_plugins: Path) -> list[Path]:
+    return [cni_bin, reference_plugins]
+
+
+@pytest.fixture
+def lab(netns_ready: None) -> Iterator[netns.Lab]:
+    with netns.Lab() as created:
+        yield created
+
+
+@pytest.fixture
+def etcd_client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
+    client = connect(EtcdSettings(endpoints=(etcd_server.endpoint,)))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def agent(etcd_server: EtcdServer, etcd_prefix: str) -> Iterator[AgentProcess]:
+    """The real agent process; short lease wait so 'no lease' tests end quickly."""
+    with AgentProcess(etcd_server.endpoint, etcd_prefix, lease_wait=2.0) as process:
+        yield process
+    shutil.rmtree(process.workdir, ignore_errors=True)
+
+
+class Leases:
+    """Subnets and leases written through the store API, as the controller would."""
+
+    def __init__(self, client: EtcdClient, prefix: str) -> None:
+        self.ipam = Ipam(client, prefix)
+        self.subnets = Subnets(client, prefix)
+
+    def subnet(self, name: str, cidr: str, provider: str, gateway: str, **kw: Any) -> None:
+        spec = parse_subnet_spec(name, cidr_block=cidr, provider=provider, gateway=gateway, **kw)
+        self.subnets.put(spec, fence=UNFENCED)
+
+    def seed_subnet(self, provider: str = "macvlan.default", name: str = "macvlan") -> None:
+        """The seed's Subnet: 172.17.0.0/16, gateway .1, .0-.10 excluded."""
+        self.subnet(
+            name, "172.17.0.0/16", provider, "172.17.0.1", exclude_ips=["172.17.0.0..172.17.0.10"]
+        )
+
+    def allocate(
+        self,
+        pod: str,
+        provider: str,
+        *,
+        subnet: str = "macvlan",
+        namespace: str = "default",
+        interface: str = "net1",
+        **kw: Any,
+    ) -> Attachment:
+        request = AllocationRequest(
+            ref=AttachmentRef(PodRef(namespace, pod), Provider(provider)),
+            uid=PodUID(kw.pop("uid", f"uid-{pod}")),
+            subnet=SubnetName(subnet),
+            interface=interface,
+            mac=Mac(kw.pop("mac")) if "mac" in kw else None,
+            routes=tuple(Route(r.get("dst", ""), r["gw"]) for r in kw.pop("routes", ())),
+            **kw,
+        )
+        (result,) = self.ipam.allocate([request], fence=UNFENCED)
+        if isinstance(result, PermanentError):
+            raise result
+        return result
+
+
+@pytest.fixture
+def leases(etcd_client: EtcdClient, etcd_prefix: str) -> Leases:
+    return Leases(etcd_client, etcd_prefix)
+
+
+def container_id() -> str:
+    return secrets.token_hex(16)
