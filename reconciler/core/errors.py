@@ -1,4 +1,3 @@
-
 """Refusals the controller's core can produce, each with its Event reason.
 
 They extend :class:`store.errors.PermanentError`: the same input gives the

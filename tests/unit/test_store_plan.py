@@ -108,7 +108,7 @@ def test_bad_fixed_addresses_are_refused_and_leave_the_plan_untouched(
 def test_fixed_address_held_by_another_pod_names_the_holder() -> None:
     plan = plan_for()
     plan.add(request("a", "ua", fixed_ips=("172.17.0.100",)), None, None)
-    with pytest.raises(AddressInUse, match="held by default/a@macvlan.default"):
+    with pytest.raises(AddressInUse, match=r"held by default/a@macvlan\.default"):
         plan.add(request("b", "ub", fixed_ips=("172.17.0.100",)), None, None)
 
 
