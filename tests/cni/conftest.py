@@ -23,9 +23,17 @@ from store.etcd import EtcdClient, connect
 from store.leases import Ipam
 from store.subnets import Subnets
 from tests.support import netns
-from tests.support.cni import REFERENCE_PLUGINS, AgentProcess, install_plugin
+from tests.support.cni import (
+    REFERENCE_PLUGINS,
+    AgentProcess,
+    CniOutcome,
+    exec_plugin,
+    install_plugin,
+    pod_args,
+)
 from tests.support.components import missing
 from tests.support.etcd import EtcdServer
+from tests.support.netns import Lab, Netns
 
 SEED_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
 
@@ -128,10 +136,47 @@ class Leases:
         return result
 
 
+def container_id() -> str:
+    return secrets.token_hex(16)
+
+
+class Runner:
+    """Runs one plugin for one pod NIC as the runtime (or Multus) would."""
+
+    def __init__(self, lab: Lab, agent: AgentProcess, cni_path: list[Path], pod: Netns) -> None:
+        self.lab, self.agent, self.cni_path, self.pod = lab, agent, cni_path, pod
+        self.container = container_id()
+
+    def __call__(
+        self,
+        command: str,
+        config: dict[str, Any],
+        *,
+        plugin: str = "macvlan",
+        ifname: str = "net1",
+        name: str = "samplepod",
+        extra_args: dict[str, str] | None = None,
+    ) -> CniOutcome:
+        assert self.lab.host is not None
+        return exec_plugin(
+            self.cni_path[-1] / plugin if plugin != "kube-ovn" else self.cni_path[0] / plugin,
+            command,
+            config,
+            cni_path=self.cni_path,
+            container_id=self.container,
+            ifname=ifname,
+            netns_path=self.pod.path,
+            cni_args={**pod_args("default", name), **(extra_args or {})},
+            netns=self.lab.host.name,
+            openvswitch_dir=self.agent.socket.parent,
+        )
+
+
+@pytest.fixture
+def run(lab: Lab, agent: AgentProcess, cni_path: list[Path]) -> Runner:
+    return Runner(lab, agent, cni_path, lab.pod("samplepod"))
+
+
 @pytest.fixture
 def leases(etcd_client: EtcdClient, etcd_prefix: str) -> Leases:
     return Leases(etcd_client, etcd_prefix)
-
-
-def container_id() -> str:
-    return secrets.token_hex(16)

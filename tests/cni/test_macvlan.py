@@ -12,14 +12,13 @@ plugins run in a mount namespace that shows the agent's socket directory at
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cni.conftest import Leases, container_id
-from tests.support.cni import AgentProcess, CniOutcome, exec_plugin, pod_args
-from tests.support.netns import MASTER, Lab, Netns
+from tests.cni.conftest import Leases, Runner
+from tests.support.cni import AgentProcess
+from tests.support.netns import MASTER, Lab
 
 pytestmark = pytest.mark.cni
 
@@ -44,43 +43,6 @@ def seed_config(version: str | None = None, **changes: Any) -> dict[str, Any]:
         doc["cniVersion"] = version
     doc.update(changes)
     return doc
-
-
-class Runner:
-    """Runs one plugin for one pod NIC as the runtime (or Multus) would."""
-
-    def __init__(self, lab: Lab, agent: AgentProcess, cni_path: list[Path], pod: Netns) -> None:
-        self.lab, self.agent, self.cni_path, self.pod = lab, agent, cni_path, pod
-        self.container = container_id()
-
-    def __call__(
-        self,
-        command: str,
-        config: dict[str, Any],
-        *,
-        plugin: str = "macvlan",
-        ifname: str = "net1",
-        name: str = "samplepod",
-        extra_args: dict[str, str] | None = None,
-    ) -> CniOutcome:
-        assert self.lab.host is not None
-        return exec_plugin(
-            self.cni_path[-1] / plugin if plugin != "kube-ovn" else self.cni_path[0] / plugin,
-            command,
-            config,
-            cni_path=self.cni_path,
-            container_id=self.container,
-            ifname=ifname,
-            netns_path=self.pod.path,
-            cni_args={**pod_args("default", name), **(extra_args or {})},
-            netns=self.lab.host.name,
-            openvswitch_dir=self.agent.socket.parent,
-        )
-
-
-@pytest.fixture
-def run(lab: Lab, agent: AgentProcess, cni_path: list[Path]) -> Runner:
-    return Runner(lab, agent, cni_path, lab.pod("samplepod"))
 
 
 def test_seed_config_puts_the_leased_address_on_net1(run: Runner, leases: Leases) -> None:
