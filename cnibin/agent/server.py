@@ -54,7 +54,14 @@ POST_VERBS = {"/api/v1/add": "add", "/api/v1/del": "del", "/api/v1/gc": "gc"}
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    default_request_version = "HTTP/1.1"  # answer garbage with a status line, not HTTP/0.9
     server: AgentServer
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level errors (bad request line, headers) as JSON like the rest."""
+        self.close_connection = True
+        reason = message or explain or "malformed HTTP request"
+        self._send("other", Answer(code, error_body(reason), "BadRequest"))
 
     def do_POST(self) -> None:
         verb = POST_VERBS.get(self.path)

@@ -1,0 +1,158 @@
+"""The agent process over its unix socket, answering from the real etcd.
+
+Raw HTTP requests (the way the plugin and Kube-OVN's own plugin send them):
+the socket's permissions, malformed input, a lease written while ADD waits,
+an etcd restart, and the metrics an operator would scrape.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import stat
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cni.conftest import Leases
+from tests.support.cni import AgentProcess
+from tests.support.etcd import EtcdServer
+
+pytestmark = pytest.mark.cni
+
+ADD = {
+    "pod_name": "samplepod",
+    "pod_namespace": "default",
+    "container_id": "c1",
+    "net_ns": "/var/run/netns/p",
+    "if_name": "net1",
+    "provider": "macvlan.default",
+    "routes": [],
+}
+
+
+def exchange(path: Path, raw: bytes) -> tuple[int, Any]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(str(path))
+        sock.sendall(raw)
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    return status, json.loads(body) if body.strip() else None
+
+
+def post(path: Path, url: str, body: Any) -> tuple[int, Any]:
+    payload = json.dumps(body).encode() if not isinstance(body, bytes) else body
+    head = f"POST {url} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}\r\n"
+    head += "Connection: close\r\n\r\n"
+    return exchange(path, head.encode() + payload)
+
+
+def test_socket_is_private_and_its_directory_is_created(agent: AgentProcess) -> None:
+    mode = agent.socket.stat().st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "words"),
+    [
+        (
+            b"POST /api/v1/add HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            400,
+            "Content-Length",
+        ),
+        (b"this is not http\r\n\r\n", 400, "request"),
+        (b"POST /api/v1/add HTTP/1.1\r\nContent-Length: 9999999\r\n\r\n", 400, "Content-Length"),
+    ],
+)
+def test_malformed_http_is_refused_and_the_agent_lives_on(
+    agent: AgentProcess, raw: bytes, status: int, words: str | None
+) -> None:
+    got, body = exchange(agent.socket, raw)
+    assert got == status
+    if words:
+        assert words in body["error"]
+    assert agent.process is not None and agent.process.poll() is None
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        (b"{not json", "not JSON"),
+        ({**ADD, "pod_name": ""}, "pod_name is required"),
+        ({**ADD, "routes": {"dst": "x"}}, "routes must be a list"),
+        ({**ADD, "pod_namespace": ["default"]}, "pod_namespace must be a string"),
+    ],
+)
+def test_malformed_requests_get_400_with_the_reason(
+    agent: AgentProcess, leases: Leases, body: Any, words: str
+) -> None:
+    status, reply = post(agent.socket, "/api/v1/add", body)
+    assert status == 400
+    assert words in reply["error"]
+    leases.seed_subnet()
+    leases.allocate("samplepod", "macvlan.default")
+    assert post(agent.socket, "/api/v1/add", ADD)[0] == 200
+
+
+def test_add_waits_for_a_lease_written_meanwhile(agent: AgentProcess, leases: Leases) -> None:
+    leases.seed_subnet()
+    written = threading.Timer(0.5, lambda: leases.allocate("samplepod", "macvlan.default"))
+    written.start()
+    try:
+        status, reply = post(agent.socket, "/api/v1/add", ADD)
+    finally:
+        written.join()
+    assert status == 200, reply
+    assert reply["ips"][0]["cidr"] == "172.17.0.0/16"
+    assert reply["nicname"] == "net1"
+    assert set(reply) == {"ips", "mac_address", "routes", "mtu", "nicname", "dns"}
+
+
+def test_del_answers_204_and_unknown_paths_404(agent: AgentProcess) -> None:
+    assert post(agent.socket, "/api/v1/del", ADD) == (204, None)
+    status, reply = post(agent.socket, "/api/v1/frob", ADD)
+    assert status == 404
+    assert "frob" in reply["error"]
+
+
+def test_agent_survives_an_etcd_restart(
+    agent: AgentProcess, leases: Leases, etcd_server: EtcdServer
+) -> None:
+    leases.seed_subnet()
+    leases.allocate("samplepod", "macvlan.default")
+    assert post(agent.socket, "/api/v1/add", ADD)[0] == 200
+    etcd_server.stop()
+    try:
+        status, reply = post(agent.socket, "/api/v1/add", ADD)
+        assert status == 503, reply
+        assert "etcd" in reply["error"]
+        assert exchange(agent.socket, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 503
+    finally:
+        etcd_server.start()
+    deadline = time.monotonic() + 20
+    while (status := post(agent.socket, "/api/v1/add", ADD)[0]) != 200:
+        assert time.monotonic() < deadline, f"agent still answers {status} after etcd came back"
+        time.sleep(0.2)
+    assert exchange(agent.socket, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
+
+
+def test_metrics_count_requests_waits_and_errors(agent: AgentProcess, leases: Leases) -> None:
+    post(agent.socket, "/api/v1/add", b"{")
+    post(agent.socket, "/api/v1/add", {**ADD, "wait_seconds": 0})
+    leases.seed_subnet()
+    leases.allocate("samplepod", "macvlan.default")
+    post(agent.socket, "/api/v1/add", ADD)
+    text = agent.metrics()
+    assert 'nicpool_cni_request_seconds_count{verb="add"} 3.0' in text
+    assert 'nicpool_cni_errors_total{reason="BadRequest"} 1.0' in text
+    assert 'nicpool_cni_errors_total{reason="NoLease"} 1.0' in text
+    assert "nicpool_cni_wait_seconds_count 1.0" in text
