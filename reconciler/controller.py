@@ -1,0 +1,298 @@
+"""The controller process: informers for every replica, work for the leader only.
+
+Every replica lists and watches Pods, NADs, Subnets, IPs, IPPools,
+ReplicaSets and StatefulSets, so a standby's caches are warm when it takes
+over. Only the replica holding the etcd election acts; it carries the
+fencing token into every store transaction. When the election reports the
+lease lost, ``fence_value`` is cleared at once: workers stop taking work,
+any in-flight store write fails its fence compare, and the queue is
+dropped; the replica then campaigns again as a standby.
+
+A new leader loads the attachment index (one etcd range read), registers
+every Subnet, then enqueues every pod: the workflow is idempotent, so
+half-done work of the previous leader is finished, never duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from reconciler import metrics
+from reconciler.core.ippools import ippool_from_object
+from reconciler.events import EventRecorder
+from reconciler.gcsweep import GarbageCollector
+from reconciler.kube.client import KubeClient
+from reconciler.kube.informer import Informer, object_key
+from reconciler.kube.resources import IPPOOLS, NADS, PODS, STATEFULSETS, SUBNETS
+from reconciler.objects import annotations_of, meta, nad_config, pod_uid
+from reconciler.podflow import sync_pod
+from reconciler.runtime import WATCHED, Key, Runtime, Settings
+from reconciler.subnetsync import refresh_view, sync_subnet, update_status
+from reconciler.workqueue import WorkQueue
+from store.election import Election
+from store.errors import FencedOut, NicpoolError, PermanentError, TemporaryError
+from store.etcd import EtcdClient
+from store.leases import Ipam
+from store.subnets import Subnets
+
+log = logging.getLogger("nicpool.controller")
+
+
+class Controller:
+    def __init__(
+        self, *, kube: KubeClient, etcd: EtcdClient, prefix: str, settings: Settings
+    ) -> None:
+        self.started = time.monotonic()
+        self.stop = threading.Event()
+        self.lost = threading.Event()
+        self.ready_to_allocate = threading.Event()
+        queue: WorkQueue[Key] = WorkQueue()
+        self.rt = Runtime(
+            settings=settings,
+            kube=kube,
+            ipam=Ipam(etcd, prefix),
+            subnets=Subnets(etcd, prefix),
+            recorder=EventRecorder(kube, instance=settings.identity),
+            informers={},
+            queue=queue,
+        )
+        handlers = {
+            PODS.plural: self._on_pod,
+            NADS.plural: self._on_nad,
+            SUBNETS.plural: self._on_subnet,
+            IPPOOLS.plural: self._on_ippool,
+            STATEFULSETS.plural: self._on_statefulset,
+        }
+        for resource in WATCHED:
+            self.rt.informers[resource.plural] = Informer(
+                kube, resource, handler=handlers.get(resource.plural), stop=self.stop
+            )
+        self.election = Election(
+            etcd, prefix, identity=settings.identity, ttl=settings.election_ttl, on_lost=self._lost
+        )
+        self.gc = GarbageCollector(self.rt)
+        metrics.QUEUE_DEPTH.set_function(queue.depth)
+        metrics.LEADER.set(0)
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def synced(self) -> bool:
+        return all(informer.synced.is_set() for informer in self.rt.informers.values())
+
+    def start(self) -> None:
+        for informer in self.rt.informers.values():
+            informer.start()
+        for n in range(self.rt.settings.workers):
+            threading.Thread(target=self._worker, name=f"worker-{n}", daemon=True).start()
+
+    def run(self) -> None:
+        """Campaign, lead until the lease is lost, campaign again; until ``stop``."""
+        while not self.stop.is_set() and not self.synced():
+            self.stop.wait(0.05)
+        while not self.stop.is_set():
+            try:
+                fence = self.election.campaign(timeout=2.0)
+            except TimeoutError:
+                continue
+            except NicpoolError as exc:
+                log.warning("campaign failed: %s; retrying", exc)
+                self.stop.wait(1.0)
+                continue
+            self.lost.clear()
+            self.rt.fence_value = fence
+            metrics.LEADER.set(1)
+            metrics.LEADER_CHANGES.inc()
+            try:
+                self._lead()
+            except FencedOut:
+                log.error("fenced out while leading; stepping down")
+            finally:
+                self._step_down()
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.rt.queue.shutdown()
+        if self.rt.fence_value is not None:
+            self.rt.fence_value = None
+            self.election.resign()
+
+    def _lost(self) -> None:
+        # Called from the election's keep-alive thread: stop acting at once.
+        self.rt.fence_value = None
+        self.lost.set()
+
+    def _step_down(self) -> None:
+        self.rt.fence_value = None
+        self.rt.queue.clear()
+        self.ready_to_allocate.clear()
+        metrics.LEADER.set(0)
+        metrics.LEADER_CHANGES.inc()
+
+    # -- leading -------------------------------------------------------------
+
+    def _lead(self) -> None:
+        rt = self.rt
+        began = time.monotonic()
+        rt.index.load(rt.ipam.attachments())
+        for subnet in rt.informer(SUBNETS).items():
+            sync_subnet(rt, str(meta(subnet).get("name")))
+        self.ready_to_allocate.set()
+        log.info(
+            "%s leads: %d attachments indexed in %.2f s (%.2f s after start); ready to allocate",
+            rt.settings.identity,
+            len(rt.index),
+            time.monotonic() - began,
+            time.monotonic() - self.started,
+        )
+        for pod in rt.informer(PODS).items():
+            rt.queue.add(("pod", object_key(pod)))
+        for att in rt.index.all():
+            rt.queue.add(("pod", str(att.ref.pod)))
+        self.gc.reset()
+        next_gc = time.monotonic() + rt.settings.gc_interval
+        while not self.stop.is_set() and rt.leading:
+            self.lost.wait(rt.settings.status_interval)
+            if not rt.leading:
+                break
+            for subnet_name in list(rt.subnet_views):
+                self._guard(lambda s=subnet_name: update_status(rt, s))
+            if time.monotonic() >= next_gc:
+                self._guard(self.gc.run_once)
+                next_gc = time.monotonic() + rt.settings.gc_interval
+
+    def _guard(self, action: Any) -> None:
+        try:
+            action()
+        except (TemporaryError, PermanentError) as exc:
+            log.warning("periodic task failed: %s", exc)
+
+    # -- informer callbacks (quick: update views, enqueue) -------------------
+
+    def _on_pod(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        rt = self.rt
+        if new is not None:
+            uid = pod_uid(new)
+            rt.first_seen.setdefault(uid, time.monotonic())
+            if old is not None and pod_uid(old) != uid:
+                self._tombstone(old)
+            if old is None or annotations_of(old) != annotations_of(new) or not rt.leading:
+                self._enqueue(("pod", object_key(new)))
+            return
+        if old is not None:
+            self._tombstone(old)
+
+    def _tombstone(self, pod: dict[str, Any]) -> None:
+        rt = self.rt
+        rt.first_seen.pop(pod_uid(pod), None)
+        if rt.leading:
+            key = object_key(pod)
+            rt.tombstones.setdefault(key, []).append(pod)
+            rt.queue.add(("pod", key))
+
+    def _on_nad(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        obj = new or old
+        assert obj is not None
+        if new is None:
+            self.rt.nad_configs.pop(object_key(obj), None)
+        else:
+            self.rt.nad_configs[object_key(new)] = nad_config(new)
+        self._retry_refused()
+
+    def _on_subnet(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        obj = new or old
+        assert obj is not None
+        name = str(meta(obj).get("name"))
+        refresh_view(self.rt, name, new)
+        if old is None or new is None or old.get("spec") != new.get("spec"):
+            self._enqueue(("subnet", name))
+            self._retry_refused()
+
+    def _on_ippool(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        obj = new or old
+        assert obj is not None
+        name = str(meta(obj).get("name"))
+        try:
+            if new is None:
+                raise PermanentError("deleted")
+            self.rt.ippool_views[name] = ippool_from_object(name, new.get("spec") or {})
+        except PermanentError:
+            self.rt.ippool_views.pop(name, None)
+        self._retry_refused()
+
+    def _on_statefulset(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if old is None:
+            return
+        shrunk = new is None or (new.get("spec") or {}).get("replicas", 1) < (
+            old.get("spec") or {}
+        ).get("replicas", 1)
+        if shrunk or new is None or meta(new).get("uid") != meta(old).get("uid"):
+            self._enqueue(("sts", object_key(old)))
+
+    def _enqueue(self, key: Key) -> None:
+        if self.rt.leading:
+            self.rt.queue.add(key)
+
+    def _retry_refused(self) -> None:
+        for key in list(self.rt.refused):
+            self._enqueue(("pod", key))
+
+    # -- workers -------------------------------------------------------------
+
+    def _worker(self) -> None:
+        queue = self.rt.queue
+        while not self.stop.is_set():
+            key = queue.get(timeout=1.0)
+            if key is None:
+                continue
+            try:
+                if self.rt.leading:
+                    self._process(key)
+            finally:
+                queue.done(key)
+
+    def _process(self, key: Key) -> None:
+        rt, (kind, name) = self.rt, key
+        try:
+            if kind == "pod":
+                ok = sync_pod(rt, name)
+            elif kind == "subnet":
+                ok = sync_subnet(rt, name)
+            else:
+                ok = self._settle_statefulset(name)
+        except FencedOut:
+            log.error("fenced out while processing %s; stopping at once", key)
+            self._lost()
+            return
+        except TemporaryError as exc:
+            delay = rt.queue.backoff(key, base=rt.settings.retry_base, cap=30.0)
+            log.info("%s %s: %s; retrying in %.2f s", kind, name, exc, delay)
+            return
+        except PermanentError as exc:
+            delay = rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
+            log.warning("%s %s: %s (%s); retrying in %.0f s", kind, name, exc, exc.reason, delay)
+            return
+        except Exception:
+            log.exception("%s %s: unexpected failure", kind, name)
+            rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
+            return
+        if ok:
+            rt.queue.forget(key)
+        else:
+            rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
+
+    def _settle_statefulset(self, key: str) -> bool:
+        """A StatefulSet shrank or went away: release addresses it no longer keeps."""
+        namespace, name = key.split("/", 1)
+        pods = self.rt.informer(PODS)
+        for att in self.rt.index.all():
+            workload = att.workload
+            if workload is None or workload.kind != "StatefulSet" or workload.name != name:
+                continue
+            if att.ref.pod.namespace != namespace:
+                continue
+            if pods.get(str(att.ref.pod)) is None:
+                self.rt.queue.add(("pod", str(att.ref.pod)))
+        return True

@@ -1,0 +1,65 @@
+"""The periodic garbage collector (leader only).
+
+An attachment is an orphan when no cached pod of that name has its UID and
+no StatefulSet retention keeps it. :func:`reconciler.core.gc.sweep` decides
+which orphans have been seen twice, ``gc_grace`` apart; each is then
+re-checked against the apiserver itself (not the cache) just before it is
+freed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from reconciler.core.gc import has_live_owner, sweep
+from reconciler.core.workloads import retention_on_pod_deletion, statefulset_ordinal
+from reconciler.kube.resources import PODS, STATEFULSETS
+from reconciler.objects import pod_uid, statefulset_state
+from reconciler.podflow import release_unless_retained
+from reconciler.runtime import Runtime
+from store.core.identity import AttachmentRef, PodUID
+from store.core.records import Attachment
+
+log = logging.getLogger("nicpool.gc")
+
+
+class GarbageCollector:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.suspects: dict[AttachmentRef, float] = {}
+
+    def reset(self) -> None:
+        """A new term as leader starts with no suspicions (the cache may be cold)."""
+        self.suspects = {}
+
+    def run_once(self, *, now: float | None = None) -> list[AttachmentRef]:
+        now = time.monotonic() if now is None else now
+        orphans = [att.ref for att in self.rt.index.all() if not self._owned(att)]
+        result = sweep(self.suspects, orphans, now=now, grace=self.rt.settings.gc_grace)
+        self.suspects = result.suspects
+        freed = []
+        for ref in result.free:
+            att = self.rt.index.get(ref)
+            if att is not None and not self._owned(att, live=True):
+                log.info("GC: %s lost its pod %s; freeing", ref, att.uid)
+                if release_unless_retained(self.rt, att):
+                    freed.append(ref)
+        return freed
+
+    def _owned(self, att: Attachment, *, live: bool = False) -> bool:
+        pods = self.rt.informer(PODS)
+        key = f"{att.ref.pod.namespace}/{att.ref.pod.name}"
+        pod = (
+            self.rt.kube.get(PODS, att.ref.pod.namespace, att.ref.pod.name)
+            if live
+            else pods.get(key)
+        )
+        uid = pod_uid(pod) if pod is not None else None
+        sts = None
+        if att.workload is not None:
+            sts = self.rt.informer(STATEFULSETS).get(f"{att.ref.pod.namespace}/{att.workload.name}")
+        retained = retention_on_pod_deletion(
+            att.workload, statefulset_ordinal(att.ref.pod.name), statefulset_state(sts)
+        ).keep
+        return has_live_owner(att.uid, PodUID(uid) if uid else None, retained=retained)

@@ -1,0 +1,70 @@
+"""Kube-OVN ``IP`` objects for allocated attachments, so Kube-OVN tooling sees them.
+
+Name as Kube-OVN names an attachment's IP: ``<pod>.<namespace>.<provider>``.
+The object mirrors the lease; etcd stays authoritative (the IP objects are
+a view, rewritten when they drift and deleted when the lease is released).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.core.workloads import STATEFULSET
+from reconciler.kube.client import KubeClient
+from reconciler.kube.errors import AlreadyExists
+from reconciler.kube.resources import IPS
+from store.core.identity import AttachmentRef
+from store.core.records import Attachment
+
+
+def ip_name(ref: AttachmentRef) -> str:
+    return f"{ref.pod.name}.{ref.pod.namespace}.{ref.provider}"
+
+
+def ip_spec(att: Attachment) -> dict[str, Any]:
+    by_family = {ip.family: ip.ip for ip in att.ips}
+    return {
+        "podName": att.ref.pod.name,
+        "namespace": att.ref.pod.namespace,
+        "subnet": att.subnet,
+        "nodeName": "",
+        "ipAddress": att.ip_csv(),
+        "v4IpAddress": by_family.get(4, ""),
+        "v6IpAddress": by_family.get(6, ""),
+        "macAddress": att.mac,
+        "containerID": "",
+        "podType": STATEFULSET if att.workload and att.workload.kind == STATEFULSET else "",
+    }
+
+
+def ensure_ip_object(kube: KubeClient, att: Attachment, current: dict[str, Any] | None) -> None:
+    """Create the IP object, or rewrite it when its spec drifted from the lease."""
+    name = ip_name(att.ref)
+    spec = ip_spec(att)
+    labels = {"ovn.kubernetes.io/subnet": att.subnet, "app.kubernetes.io/managed-by": "nicpool"}
+    if current is not None and _same(current.get("spec") or {}, spec):
+        return
+    body: dict[str, Any] = {
+        "apiVersion": "kubeovn.io/v1",
+        "kind": "IP",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }
+    if current is None:
+        try:
+            kube.create(IPS, None, body)
+            return
+        except AlreadyExists:
+            current = kube.get(IPS, None, name)
+            if current is None or _same(current.get("spec") or {}, spec):
+                return
+    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+    kube.update(IPS, None, name, body)
+
+
+def delete_ip_object(kube: KubeClient, ref: AttachmentRef) -> None:
+    kube.delete(IPS, None, ip_name(ref))
+
+
+def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    return all(current.get(k, "") == v for k, v in wanted.items())

@@ -1,0 +1,110 @@
+"""Kubernetes objects (JSON dicts from the informers) -> the pure core's values.
+
+Kept apart from the I/O so the mapping (owner chains, ordinals, what counts
+as a NAD with an empty spec) is testable with plain dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from reconciler.core.planning import PodView
+from reconciler.core.workloads import (
+    DEPLOYMENT,
+    STATEFULSET,
+    StatefulSetState,
+    statefulset_ordinal,
+)
+from store.core.identity import PodRef, PodUID
+from store.core.records import WorkloadRef
+
+JSON = dict[str, Any]
+Lookup = Callable[[str], JSON | None]
+"""``"ns/name"`` -> the cached object, or None."""
+
+
+def meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = obj.get("metadata")
+    return found if isinstance(found, Mapping) else {}
+
+
+def pod_ref(pod: Mapping[str, Any]) -> PodRef:
+    m = meta(pod)
+    return PodRef(str(m.get("namespace", "")), str(m.get("name", "")))
+
+
+def pod_uid(pod: Mapping[str, Any]) -> PodUID:
+    return PodUID(str(meta(pod).get("uid", "")))
+
+
+def annotations_of(obj: Mapping[str, Any]) -> dict[str, str]:
+    found = meta(obj).get("annotations") or {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, Mapping) else {}
+
+
+def controller_owner(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    for owner in meta(obj).get("ownerReferences") or []:
+        if isinstance(owner, Mapping) and owner.get("controller"):
+            return owner
+    return None
+
+
+def workload_of(pod: Mapping[str, Any], replicasets: Lookup) -> WorkloadRef | None:
+    """The pod's workload: its StatefulSet, or the Deployment behind its ReplicaSet, or
+    the direct controller (ReplicaSet, DaemonSet, Job, ...)."""
+    owner = controller_owner(pod)
+    if owner is None:
+        return None
+    kind, name, uid = str(owner.get("kind")), str(owner.get("name")), str(owner.get("uid"))
+    if kind == "ReplicaSet":
+        rs = replicasets(f"{meta(pod).get('namespace')}/{name}")
+        rs_owner = controller_owner(rs) if rs is not None else None
+        if rs_owner is not None and rs_owner.get("kind") == DEPLOYMENT:
+            return WorkloadRef(DEPLOYMENT, str(rs_owner.get("name")), str(rs_owner.get("uid")))
+    return WorkloadRef(kind, name, uid)
+
+
+def pod_view(pod: Mapping[str, Any], replicasets: Lookup) -> PodView:
+    m = meta(pod)
+    workload = workload_of(pod, replicasets)
+    ordinal = None
+    if workload is not None and workload.kind == STATEFULSET:
+        labels = m.get("labels") or {}
+        ordinal = statefulset_ordinal(str(m.get("name", "")), labels)
+    return PodView(
+        namespace=str(m.get("namespace", "")),
+        name=str(m.get("name", "")),
+        uid=pod_uid(pod),
+        annotations=annotations_of(pod),
+        workload=workload,
+        ordinal=ordinal,
+    )
+
+
+def is_deleting(obj: Mapping[str, Any]) -> bool:
+    return bool(meta(obj).get("deletionTimestamp"))
+
+
+def uses_host_network(pod: Mapping[str, Any]) -> bool:
+    spec = pod.get("spec") or {}
+    return bool(spec.get("hostNetwork"))
+
+
+def nad_config(nad: Mapping[str, Any]) -> str | None:
+    """``spec.config`` of a NAD; None for an empty spec (Multus reads node files then)."""
+    spec = nad.get("spec") or {}
+    config = spec.get("config") if isinstance(spec, Mapping) else None
+    return config if isinstance(config, str) and config.strip() else None
+
+
+def statefulset_state(sts: Mapping[str, Any] | None) -> StatefulSetState | None:
+    if sts is None:
+        return None
+    spec = sts.get("spec") or {}
+    replicas = spec.get("replicas")
+    return StatefulSetState(
+        uid=str(meta(sts).get("uid", "")),
+        replicas=1 if replicas is None else int(replicas),
+        deleting=is_deleting(sts),
+    )

@@ -1,0 +1,98 @@
+"""What every part of the controller shares: clients, caches, the index, leadership.
+
+One object, built by :mod:`reconciler.controller`, passed to the pod
+workflow, the subnet sync and the GC so each stays a small module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.core.ippools import IPPoolView
+from reconciler.core.subnets import SubnetView
+from reconciler.events import EventRecorder
+from reconciler.index import AttachmentIndex
+from reconciler.kube.client import KubeClient
+from reconciler.kube.informer import Informer
+from reconciler.kube.resources import (
+    IPPOOLS,
+    IPS,
+    NADS,
+    PODS,
+    REPLICASETS,
+    STATEFULSETS,
+    SUBNETS,
+    Resource,
+)
+from reconciler.workqueue import WorkQueue
+from store.core.identity import SubnetName
+from store.core.requests import Fence
+from store.errors import FencedOut
+from store.leases import Ipam
+from store.subnets import Subnets
+
+Key = tuple[str, str]
+"""Work item: ``("pod", "ns/name")``, ``("subnet", name)``, ``("sts", "ns/name")``."""
+
+WATCHED: tuple[Resource, ...] = (SUBNETS, IPPOOLS, NADS, REPLICASETS, STATEFULSETS, IPS, PODS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    identity: str
+    """This replica's name in the election and on Events (pod name or host/pid)."""
+    workers: int = 16
+    """Pods processed in parallel (each pod's events stay serial)."""
+    election_ttl: int = 10
+    gc_interval: float = 60.0
+    """Seconds between GC sweeps."""
+    gc_grace: float = 60.0
+    """An orphan must stay orphaned this long (two sweeps) before GC frees it."""
+    status_interval: float = 5.0
+    """Seconds between Subnet status / usage metric refreshes."""
+    retry_base: float = 0.2
+    """First backoff after a temporary failure (doubles, capped at 30 s)."""
+    refusal_base: float = 5.0
+    """First backoff after a refusal (bad input; doubles, capped at 5 min)."""
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    kube: KubeClient
+    ipam: Ipam
+    subnets: Subnets
+    recorder: EventRecorder
+    informers: dict[str, Informer]
+    queue: WorkQueue[Key]
+    index: AttachmentIndex = field(default_factory=AttachmentIndex)
+    subnet_views: dict[SubnetName, SubnetView] = field(default_factory=dict)
+    nad_configs: dict[str, str | None] = field(default_factory=dict)
+    ippool_views: dict[str, IPPoolView] = field(default_factory=dict)
+    tombstones: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Deleted pods by ``ns/name``, waiting for the worker to release them."""
+    first_seen: dict[str, float] = field(default_factory=dict)
+    """Pod UID -> when the controller first saw it (allocation latency)."""
+    refused: set[str] = field(default_factory=set)
+    """Pods (``ns/name``) refused for bad input: retried when a NAD/Subnet/IPPool changes."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    fence_value: Fence | None = None
+    on_fenced_out: Callable[[], None] | None = None
+
+    def informer(self, resource: Resource) -> Informer:
+        return self.informers[resource.plural]
+
+    @property
+    def fence(self) -> Fence:
+        """The fencing token; raises FencedOut when this replica does not lead."""
+        fence = self.fence_value
+        if fence is None:
+            raise FencedOut("not the leader")
+        return fence
+
+    @property
+    def leading(self) -> bool:
+        return self.fence_value is not None
