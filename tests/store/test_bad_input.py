@@ -81,16 +81,15 @@ def populated(client: EtcdClient, etcd_prefix: str, ipam: Ipam) -> dict[str, Any
     return dump(client, etcd_prefix)
 
 
-@pytest.mark.parametrize(("case", "fields", "message"), BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+@pytest.mark.parametrize("bad", BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
 def test_malformed_subnet_spec_is_refused_and_etcd_unchanged(
     client: EtcdClient,
     etcd_prefix: str,
     subnets: Subnets,
     populated: dict[str, Any],
-    case: str,
-    fields: dict[str, Any],
-    message: str,
+    bad: tuple[str, dict[str, Any], str],
 ) -> None:
+    _, fields, message = bad
     given = {**GOOD, **fields}
     name = given.pop("name", "net1")
     with pytest.raises(InvalidSubnetSpec, match=message) as raised:
@@ -124,19 +123,15 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], type[PermanentError], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("case", "fields", "error", "message"), BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS]
-)
+@pytest.mark.parametrize("bad", BAD_REQUESTS, ids=[c[0] for c in BAD_REQUESTS])
 def test_malformed_request_is_refused_and_etcd_unchanged(
     client: EtcdClient,
     etcd_prefix: str,
     ipam: Ipam,
     populated: dict[str, Any],
-    case: str,
-    fields: dict[str, Any],
-    error: type[PermanentError],
-    message: str,
+    bad: tuple[str, dict[str, Any], type[PermanentError], str],
 ) -> None:
+    _, fields, error, message = bad
     [result] = ipam.allocate([request("newcomer", **fields)], fence=UNFENCED)
     assert isinstance(result, error), result
     assert message in str(result)
