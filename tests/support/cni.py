@@ -200,3 +200,48 @@ def install_plugin(bin_dir: Path) -> Path:
     from cnibin.install import install_plugin as install
 
     return install(bin_dir)
+
+
+def multus_binary() -> Path | None:
+    """The real Multus thin plugin, built once into the cache (see build_multus.sh)."""
+    script = REPO / "tests" / "support" / "build_multus.sh"
+    done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    path = (
+        Path(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout else None
+    )
+    return path if path is not None and os.access(path, os.X_OK) else None
+
+
+def multus_config(
+    *, kubeconfig: Path, cache_dir: Path, bin_dir: Path, cluster_network: dict[str, Any]
+) -> dict[str, Any]:
+    """The thin plugin's own network config, as its daemonset would write it."""
+    return {
+        "cniVersion": "0.3.1",
+        "name": "multus-cni-network",
+        "type": "multus",
+        "kubeconfig": str(kubeconfig),
+        "cniDir": str(cache_dir),
+        "binDir": str(bin_dir),
+        "logLevel": "verbose",
+        "logFile": str(cache_dir / "multus.log"),
+        "delegates": [cluster_network],
+    }
+
+
+def netns_shims(shim_dir: Path, host_netns: str, names: tuple[str, ...]) -> Path:
+    """Wrappers that run the real reference plugins inside the test host netns.
+
+    Multus must reach the test kube-apiserver on the machine's loopback, so
+    it runs in the machine's namespace; the links its delegates create must
+    not. Each wrapper execs ``ip netns exec <host> /usr/lib/cni/<name>``
+    with the environment and stdin untouched, so the delegate is the real
+    plugin seeing the test host namespace. Put ``shim_dir`` first in CNI_PATH.
+    """
+    shim_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shim = shim_dir / name
+        real = REFERENCE_PLUGINS / name
+        shim.write_text(f'#!/bin/sh\nexec ip netns exec {host_netns} "{real}" "$@"\n')
+        shim.chmod(0o755)
+    return shim_dir
