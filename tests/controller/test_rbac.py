@@ -10,9 +10,9 @@ on a user's cluster; an extra rule shows up as a failing "refused" case.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
