@@ -26,7 +26,6 @@ The class is free of pytest so benchmarks and the demo use it as well::
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
@@ -37,7 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,13 +44,18 @@ from typing import Any
 import yaml
 
 from tests.support.etcd import EtcdServer
+from tests.support.kube_objects import (
+    apply_documents,
+    describe_api_error,
+    load_documents,
+    wait_established,
+)
 from tests.support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "ops" / "deploy" / "crds"
 BUILD_SCRIPT = REPO / "ops" / "tools" / "build-test-binaries.sh"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
-FIELD_MANAGER = "nicpool-tests"
 
 # Only what a Pod-watching controller exercises; the cloud, node, volume and
 # certificate controllers have nothing to act on without kubelets.
@@ -382,73 +386,6 @@ class ControlPlane:
         return [obj for path in paths for obj in self.apply_yaml(path)]
 
 
-def load_documents(source: str | Path) -> list[dict[str, Any]]:
-    """The non-empty YAML documents of a path or of YAML text."""
-    text = source.read_text() if isinstance(source, Path) else source
-    return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-def apply_documents(
-    api_client: Any,
-    documents: Sequence[dict[str, Any]],
-    *,
-    namespace: str | None,
-    dry_run: bool,
-    cache_file: Path,
-    create: bool = False,
-) -> list[dict[str, Any]]:
-    """Server-side apply (or, with ``create``, POST) each document; see ``apply_yaml``."""
-    from kubernetes.dynamic import DynamicClient
-    from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
-    dynamic = DynamicClient(api_client, cache_file=str(cache_file))  # type: ignore[no-untyped-call]
-    results = []
-    for doc in documents:
-        kind, api_version = doc["kind"], doc["apiVersion"]
-        try:
-            resource = dynamic.resources.get(api_version=api_version, kind=kind)
-        except ResourceNotFoundError:
-            # A CRD applied a moment ago: discovery was cached before it existed.
-            dynamic.resources.invalidate_cache()
-            resource = dynamic.resources.get(api_version=api_version, kind=kind)
-        target_ns = None
-        if resource.namespaced:
-            target_ns = doc.get("metadata", {}).get("namespace") or namespace or "default"
-        options: dict[str, Any] = {
-            "namespace": target_ns,
-            "field_manager": FIELD_MANAGER,
-            "dry_run": "All" if dry_run else None,
-            "query_params": [("fieldValidation", "Strict")],
-        }
-        if create:
-            response = dynamic.create(resource, body=doc, **options)  # type: ignore[no-untyped-call]
-        else:
-            response = dynamic.server_side_apply(  # type: ignore[no-untyped-call]
-                resource, body=doc, force_conflicts=True, **options
-            )
-        results.append(response.to_dict())
-    return results
-
-
-def wait_established(api_client: Any, crd_names: Sequence[str], timeout: float) -> None:
-    """Block until every named CRD reports Established=True."""
-    from kubernetes.client import ApiextensionsV1Api
-
-    api = ApiextensionsV1Api(api_client)
-    deadline = time.monotonic() + timeout
-    pending = set(crd_names)
-    while pending and time.monotonic() < deadline:
-        for name in sorted(pending):
-            status = api.read_custom_resource_definition(name).status
-            conditions = (status.conditions if status else None) or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                pending.discard(name)
-        if pending:
-            time.sleep(0.1)
-    if pending:
-        raise RuntimeError(f"CRDs not established after {timeout}s: {sorted(pending)}")
-
-
 def _make_certificates(directory: Path) -> None:
     """A CA, an apiserver serving cert for 127.0.0.1, and a service-account key pair."""
 
@@ -469,14 +406,12 @@ def _make_certificates(directory: Path) -> None:
     openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub")
 
 
-def describe_api_error(error: Exception) -> str:
-    """The server's message from a client exception (for asserting on it)."""
-    body = getattr(error, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode(errors="replace")
-    if isinstance(body, str):
-        try:
-            return str(json.loads(body).get("message", body))
-        except ValueError:
-            return body
-    return str(error)
+__all__ = [
+    "REPO",
+    "ControlPlane",
+    "apply_documents",
+    "describe_api_error",
+    "find_assets",
+    "load_documents",
+    "wait_established",
+]
