@@ -28,8 +28,12 @@ def load_endpoint(kubeconfig: str | None) -> Endpoint:
         k8s_config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
 
     def authorization() -> str | None:
-        value = configuration.get_api_key_with_prefix("authorization")
-        return str(value) if value else None
+        # The generated client names the bearer-token setting "BearerToken"
+        # (older releases: "authorization"); auth_settings() refreshes it.
+        for setting in configuration.auth_settings().values():
+            if setting.get("key") == "authorization" and setting.get("value"):
+                return str(setting["value"])
+        return None
 
     return Endpoint(
         host=str(configuration.host),

@@ -1,0 +1,121 @@
+"""Small helpers over the Kubernetes client for controller-tier and e2e tests."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
+from kubernetes.client.exceptions import ApiException
+
+from tests.e2e.controllers import wait_for
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "ops" / "examples"
+
+
+class Cluster:
+    def __init__(self, api_client: Any) -> None:
+        self.core = CoreV1Api(api_client)
+        self.apps = AppsV1Api(api_client)
+        self.custom = CustomObjectsApi(api_client)
+
+    # -- reads ---------------------------------------------------------------
+
+    def annotations(self, namespace: str, name: str) -> dict[str, str]:
+        pod = self.core.read_namespaced_pod(name, namespace)
+        return dict(pod.metadata.annotations or {})
+
+    def allocated(
+        self, namespace: str, name: str, provider: str, timeout: float = 60
+    ) -> dict[str, str]:
+        """Wait for ``<provider>.kubernetes.io/allocated: "true"``; returns the annotations."""
+
+        def probe() -> dict[str, str] | None:
+            found = self.annotations(namespace, name)
+            return found if found.get(f"{provider}.kubernetes.io/allocated") == "true" else None
+
+        return wait_for(f"{namespace}/{name} allocated for {provider}", probe, timeout)
+
+    def events(self, namespace: str, name: str) -> list[Any]:
+        found = self.core.list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}"
+        )
+        return list(found.items)
+
+    def wait_event(self, namespace: str, name: str, reason: str, timeout: float = 60) -> Any:
+        def probe() -> Any:
+            return next((e for e in self.events(namespace, name) if e.reason == reason), None)
+
+        return wait_for(f"event {reason} on {namespace}/{name}", probe, timeout)
+
+    def pods(self, namespace: str, selector: str) -> list[Any]:
+        return list(self.core.list_namespaced_pod(namespace, label_selector=selector).items)
+
+    def ip_object(self, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.custom.get_cluster_custom_object(
+                "kubeovn.io", "v1", "ips", name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def subnet(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.custom.get_cluster_custom_object(
+            "kubeovn.io", "v1", "subnets", name
+        )
+        return found
+
+    # -- writes --------------------------------------------------------------
+
+    def delete_pod(self, namespace: str, name: str, *, wait: bool = True) -> None:
+        with contextlib.suppress(ApiException):
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        if wait:
+            wait_for(f"pod {namespace}/{name} gone", lambda: self._gone(namespace, name), 60)
+
+    def _gone(self, namespace: str, name: str) -> bool:
+        try:
+            self.core.read_namespaced_pod(name, namespace)
+        except ApiException as error:
+            return error.status == 404
+        return False
+
+    def delete_cluster_object(self, plural: str, name: str) -> None:
+        with contextlib.suppress(ApiException):
+            self.custom.delete_cluster_custom_object("kubeovn.io", "v1", plural, name)
+
+    def create_subnet(self, name: str, **spec: Any) -> None:
+        body = {
+            "apiVersion": "kubeovn.io/v1",
+            "kind": "Subnet",
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.custom.create_cluster_custom_object("kubeovn.io", "v1", "subnets", body)
+
+    def create_nad(self, namespace: str, name: str, config: str | None) -> None:
+        body: dict[str, Any] = {
+            "apiVersion": "k8s.cni.cncf.io/v1",
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": name, "namespace": namespace},
+        }
+        if config is not None:
+            body["spec"] = {"config": config}
+        self.custom.create_namespaced_custom_object(
+            "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", body
+        )
+
+    def create_pod(
+        self, namespace: str, name: str, annotations: dict[str, str], **meta: Any
+    ) -> None:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "annotations": annotations, **meta},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+        }
+        self.core.create_namespaced_pod(namespace, body)
