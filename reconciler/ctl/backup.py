@@ -1,0 +1,151 @@
+"""Backup and restore: the whole prefix as one JSON document, and back.
+
+Document (``format: nicpool-backup``, ``version: 1``)::
+
+    {"format": "nicpool-backup", "version": 1, "store_format": "1",
+     "prefix": "/nicpool/v1/", "revision": 1234, "created": "2026-...Z",
+     "keys": [{"key": "subnets/net1/spec", "json": {...}},
+              {"key": "subnets/net1/cursor/4", "text": "17"},
+              {"key": "subnets/net1/bitmap/4/000000000000", "base64": "..."}]}
+
+Keys are relative to the prefix, so a backup restores under another prefix.
+Records are stored decoded (``json``) when re-encoding them gives back the
+same bytes, so the file is readable and greppable (``jq``); other text as
+``text``; bitmap chunks as ``base64``. Election keys are left out: they
+belong to live etcd leases and mean nothing in another store.
+
+Restore writes into an empty prefix only (it refuses otherwise: merging
+two stores is how duplicates are made). Each transaction also compares
+that each key it writes does not exist yet, so a controller that starts
+writing during a restore makes the restore fail loudly rather than mix.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from store.core.identity import Revision
+from store.core.keys import FORMAT_VERSION, Keys
+from store.core.ops import MAX_TXN_OPS, CreateRevisionIs, Put
+from store.etcd import EtcdClient
+
+DOCUMENT_FORMAT = "nicpool-backup"
+DOCUMENT_VERSION = 1
+
+
+class BackupError(ValueError):
+    """A backup document nicpoolctl cannot restore, or a target it must not touch."""
+
+
+def _styles() -> tuple[dict[str, Any], dict[str, Any]]:
+    # The two JSON styles the store writes (compact records, spaced specs).
+    return {"separators": (",", ":"), "sort_keys": True}, {"sort_keys": True}
+
+
+def encode_value(value: bytes) -> dict[str, Any]:
+    """The most readable form of ``value`` that restores to exactly the same bytes."""
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(value).decode()}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict | list):
+        compact, spaced = _styles()
+        if json.dumps(doc, **compact) == text:
+            return {"json": doc}
+        if json.dumps(doc, **spaced) == text:
+            return {"json": doc, "style": "spaced"}
+    return {"text": text}
+
+
+def decode_value(entry: dict[str, Any]) -> bytes:
+    if "json" in entry:
+        compact, spaced = _styles()
+        style = spaced if entry.get("style") == "spaced" else compact
+        return json.dumps(entry["json"], **style).encode()
+    if "text" in entry:
+        return str(entry["text"]).encode()
+    if "base64" in entry:
+        return base64.b64decode(entry["base64"], validate=True)
+    raise BackupError(f"entry for {entry.get('key')!r} has no json, text or base64 value")
+
+
+def take_backup(client: EtcdClient, prefix: str) -> dict[str, Any]:
+    keys = Keys(prefix)
+    entries: list[dict[str, Any]] = []
+    revision = 0
+    for kv in client.iter_prefix(prefix):
+        revision = max(revision, kv.mod_revision)
+        if kv.key.startswith(keys.election):
+            continue
+        entries.append({"key": kv.key[len(prefix) :], **encode_value(kv.value)})
+    return {
+        "format": DOCUMENT_FORMAT,
+        "version": DOCUMENT_VERSION,
+        "store_format": FORMAT_VERSION,
+        "prefix": prefix,
+        "revision": revision,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "keys": entries,
+    }
+
+
+def check_document(doc: object) -> list[tuple[str, bytes]]:
+    """The (relative key, value) pairs of a backup; BackupError naming what is wrong."""
+    if not isinstance(doc, dict) or doc.get("format") != DOCUMENT_FORMAT:
+        raise BackupError(f"not a nicpool backup (expected format {DOCUMENT_FORMAT!r})")
+    if doc.get("version") != DOCUMENT_VERSION:
+        raise BackupError(
+            f"backup document version {doc.get('version')!r}; this nicpoolctl reads "
+            f"version {DOCUMENT_VERSION}"
+        )
+    if doc.get("store_format") != FORMAT_VERSION:
+        raise BackupError(
+            f"backup holds store format {doc.get('store_format')!r}; this nicpool uses "
+            f"{FORMAT_VERSION!r} (migrate first)"
+        )
+    entries = doc.get("keys")
+    if not isinstance(entries, list):
+        raise BackupError("backup has no 'keys' list")
+    pairs: list[tuple[str, bytes]] = []
+    for entry in entries:
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or not key or key.startswith("/") or ".." in key.split("/"):
+            raise BackupError(f"bad key entry in backup: {entry!r}")
+        try:
+            pairs.append((key, decode_value(entry)))
+        except (ValueError, TypeError) as exc:
+            raise BackupError(f"bad value for key {key!r}: {exc}") from exc
+    return pairs
+
+
+def restore(client: EtcdClient, prefix: str, pairs: list[tuple[str, bytes]]) -> int:
+    """Write ``pairs`` under an empty ``prefix``; returns how many keys were written."""
+    Keys(prefix)  # validates the prefix's shape
+    present = client.count_prefix(prefix)
+    if present:
+        raise BackupError(
+            f"refusing to restore: prefix {prefix} already holds {present} keys "
+            "(restore only into an empty prefix; delete it or choose another --etcd-prefix)"
+        )
+    for batch in _batches(pairs):
+        compares = [CreateRevisionIs(f"{prefix}{key}", Revision(0)) for key, _ in batch]
+        ops = [Put(f"{prefix}{key}", value) for key, value in batch]
+        if not client.txn(compares, ops).succeeded:
+            raise BackupError(
+                f"restore interrupted: a key under {prefix} appeared while restoring "
+                "(is a controller running? scale it down); the prefix is now partial"
+            )
+    return len(pairs)
+
+
+def _batches(pairs: list[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
+    for start in range(0, len(pairs), MAX_TXN_OPS):
+        yield pairs[start : start + MAX_TXN_OPS]

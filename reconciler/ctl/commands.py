@@ -1,0 +1,152 @@
+"""The everyday commands: ``usage``, ``leases``, ``lease show`` and ``release``."""
+
+from __future__ import annotations
+
+from reconciler.ctl import render
+from reconciler.ctl.audit import ip_object_name
+from reconciler.ctl.context import EXIT_FINDINGS, EXIT_OK, Context, CtlError
+from reconciler.kube.resources import IPS, PODS
+from store.core.addressing import parse_ip
+from store.core.identity import PodRef, SubnetName
+from store.core.keys import Keys
+from store.core.records import Lease, decode_lease
+from store.errors import InvalidAddress, NicpoolError
+from store.leases import UNFENCED, Ipam
+from store.subnets import Subnets
+
+
+def usage(ctx: Context) -> int:
+    specs = Subnets(ctx.etcd(), ctx.prefix).all()
+    if ctx.args.subnet:
+        specs = [s for s in specs if s.name == ctx.args.subnet]
+        if not specs:
+            raise CtlError(
+                f"subnet {ctx.args.subnet} is not registered in the store", EXIT_FINDINGS
+            )
+    ipam = Ipam(ctx.etcd(), ctx.prefix)
+    rows = []
+    found = []
+    for spec in specs:
+        cidrs: dict[int, str] = {lay.family: lay.cidr for lay in spec.layouts}
+        per_family = ipam.usage(spec.name)
+        rows += render.usage_rows(spec.name, cidrs, per_family)
+        found += [
+            {"subnet": spec.name, "family": u.family, "cidr": cidrs[u.family], "total": u.total,
+             "used": u.used, "available": u.available, "excluded": u.excluded}
+            for u in per_family
+        ]  # fmt: skip
+    if ctx.args.json:
+        ctx.print_json({"subnets": found})
+    elif not rows:
+        ctx.print(f"no subnets registered under {ctx.prefix}")
+    else:
+        ctx.print(render.table(render.USAGE_HEADERS, rows))
+    return EXIT_OK
+
+
+def _pod_filter(text: str | None) -> PodRef | None:
+    if not text:
+        return None
+    namespace, _, name = text.rpartition("/")
+    if not name or "/" in namespace:
+        raise CtlError(f"--pod {text!r}: expected namespace/name")
+    return PodRef(namespace or "default", name)
+
+
+def leases(ctx: Context) -> int:
+    pod = _pod_filter(ctx.args.pod)
+    names = [SubnetName(ctx.args.subnet)] if ctx.args.subnet else None
+    if names is None:
+        names = [spec.name for spec in Subnets(ctx.etcd(), ctx.prefix).all()]
+    ipam = Ipam(ctx.etcd(), ctx.prefix)
+    found = [
+        lease
+        for name in names
+        for lease in ipam.leases(name)
+        if (pod is None or lease.owner.pod == pod)
+        and (not ctx.args.provider or lease.owner.provider == ctx.args.provider)
+    ]
+    if ctx.args.json:
+        ctx.print_json({"leases": [render.lease_json(lease) for lease in found]})
+    elif not found:
+        ctx.print("no leases match")
+    else:
+        ctx.print(render.table(render.LEASE_HEADERS, [render.lease_row(x) for x in found]))
+    return EXIT_OK
+
+
+def find_lease(ctx: Context, address: str) -> Lease:
+    """The lease of ``address`` in whichever subnet holds it; CtlError(1) when none does."""
+    try:
+        ip = str(parse_ip(address))
+    except InvalidAddress as exc:
+        raise CtlError(str(exc)) from exc
+    keys = Keys(ctx.prefix)
+    containing = []
+    for spec in Subnets(ctx.etcd(), ctx.prefix).all():
+        kv, _ = ctx.etcd().get(keys.lease(spec.name, ip))
+        if kv is not None:
+            return decode_lease(kv.value)
+        layout = spec.layout(parse_ip(ip).version)
+        if layout is not None and parse_ip(ip) in layout.network:
+            containing.append(f"{spec.name} ({layout.cidr})")
+    where = f"; it lies in subnet {', '.join(containing)}" if containing else " and no subnet"
+    raise CtlError(f"{ip} is not leased{where}", EXIT_FINDINGS)
+
+
+def lease_show(ctx: Context) -> int:
+    lease = find_lease(ctx, ctx.args.ip)
+    attachment = Ipam(ctx.etcd(), ctx.prefix).get(lease.owner)
+    if ctx.args.json:
+        doc = render.lease_json(lease)
+        doc["attachment_ips"] = [] if attachment is None else [i.ip for i in attachment.ips]
+        ctx.print_json(doc)
+        return EXIT_OK
+    rows = [
+        ("ip", lease.ip),
+        ("subnet", lease.subnet),
+        ("pod", f"{lease.owner.pod} (uid {lease.uid})"),
+        ("provider", lease.owner.provider),
+        ("interface", lease.interface),
+        ("mac", lease.mac),
+        ("state", lease.state),
+        ("workload", "-" if not lease.workload else f"{lease.workload.kind}/{lease.workload.name}"),
+        ("created", render.timestamp(lease.created)),
+        ("fence", str(lease.fence)),
+        ("nic addresses", "MISSING ATTACHMENT" if attachment is None else attachment.ip_csv()),
+    ]  # fmt: skip
+    ctx.print("\n".join(f"{k + ':':<15}{v}" for k, v in rows))
+    return EXIT_OK
+
+
+def release(ctx: Context) -> int:
+    lease = find_lease(ctx, ctx.args.ip)
+    pod = lease.owner.pod
+    if not ctx.args.force:
+        found = ctx.kube().get(PODS, pod.namespace, pod.name)
+        if found is not None:
+            uid = (found.get("metadata") or {}).get("uid")
+            raise CtlError(
+                f"refusing to release {lease.ip}: pod {pod} still exists (uid {uid}); "
+                "delete the pod first (the controller then releases it), or pass --force",
+                EXIT_FINDINGS,
+            )
+    released = Ipam(ctx.etcd(), ctx.prefix).release(lease.owner, fence=UNFENCED, uid=lease.uid)
+    if released is None:
+        raise CtlError(f"{lease.ip}: the lease changed while releasing; look again", EXIT_FINDINGS)
+    ctx.print(
+        f"released {released.ip_csv()} (MAC {released.mac}) of {released.ref} "
+        f"in subnet {released.subnet}"
+    )
+    if not ctx.args.no_kube:
+        _delete_ip_object(ctx, lease)
+    return EXIT_OK
+
+
+def _delete_ip_object(ctx: Context, lease: Lease) -> None:
+    name = ip_object_name(lease.owner)
+    try:
+        if ctx.kube().delete(IPS, None, name):
+            ctx.print(f"deleted IP object {name}")
+    except (NicpoolError, CtlError) as exc:
+        ctx.warn(f"IP object {name} not deleted ({exc}); the controller or audit will find it")

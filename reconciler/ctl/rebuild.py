@@ -1,0 +1,197 @@
+"""Rebuilding the store from the pods' annotations, after etcd was lost.
+
+Every pod nicpool allocated for carries, per NIC,
+``<provider>.kubernetes.io/allocated: "true"`` with ``ip_address`` and
+``mac_address`` (Kube-OVN's keys, written by the controller). Those are
+exactly the inputs of a fixed-address request, so a rebuild is the
+controller's own planning (:func:`reconciler.core.planning.plan_pod`) run
+over the annotated pods, with the store asked for those very addresses and
+MACs. Subnets are re-registered from the Subnet objects first.
+
+What a rebuild refuses:
+
+* **Conflicts**: two pod NICs claiming one address, or one MAC, in a
+  subnet. Neither claim is written (picking a winner is the operator's
+  call); all conflicts are reported, and ``--apply`` writes nothing at all
+  unless ``--skip-conflicts`` says to write the rest.
+* Claims the store refuses (an address now excluded, one another pod
+  already holds in a partly surviving store): reported per NIC.
+
+What it cannot restore: attachments retained for a StatefulSet pod that
+was deleted and not yet recreated (no pod, no annotations); the
+controller re-allocates the successor's address from its ``ip_pool`` or
+fixed annotation as usual.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.core import annotations as ann
+from reconciler.core.planning import NicPlan, World, plan_pod
+from reconciler.core.subnets import SubnetView, subnet_from_object
+from reconciler.ctl.cluster import ClusterSnapshot
+from store.core.identity import AttachmentRef, SubnetName
+from store.core.records import Attachment
+from store.core.subnetspec import SubnetSpec, parse_subnet_spec
+from store.errors import PermanentError
+from store.etcd import EtcdClient
+from store.leases import UNFENCED, AllocationRequest, Ipam
+from store.subnets import Subnets
+
+
+@dataclass(frozen=True)
+class RebuildConflict:
+    subnet: str
+    kind: str
+    """``address`` or ``mac``."""
+    value: str
+    claimants: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subnet": self.subnet,
+            "kind": self.kind,
+            "value": self.value,
+            "claimants": list(self.claimants),
+        }
+
+
+@dataclass
+class RebuildPlan:
+    subnets: list[SubnetSpec] = field(default_factory=list)
+    claims: list[NicPlan] = field(default_factory=list)
+    conflicts: list[RebuildConflict] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    """Pods/NICs annotated as allocated that cannot be rebuilt, and why."""
+
+    def conflicting(self) -> set[str]:
+        return {c for conflict in self.conflicts for c in conflict.claimants}
+
+    def accepted(self) -> list[NicPlan]:
+        refused = self.conflicting()
+        return [nic for nic in self.claims if str(nic.ref) not in refused]
+
+
+def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
+    plan = RebuildPlan()
+    views: dict[SubnetName, SubnetView] = {}
+    for name, spec in sorted(cluster.subnets.items()):
+        try:
+            views[SubnetName(name)] = subnet_from_object(name, spec)
+            plan.subnets.append(_subnet_spec(name, spec))
+        except PermanentError as exc:
+            plan.skipped.append({"subnet": name, "reason": f"Subnet refused: {exc}"})
+    world = World(nads=cluster.nads, subnets=views)
+    for ref, pod in sorted(cluster.pods.items()):
+        allocated = _allocated(pod.annotations)
+        if not allocated:
+            continue
+        pod_plan = plan_pod(pod, world)
+        for error in pod_plan.errors:
+            plan.skipped.append({"pod": str(ref), "reason": f"{error.reason}: {error}"})
+        for nic in pod_plan.nics:
+            if nic.ref.provider not in allocated:
+                continue  # not allocated yet: the controller will do it
+            if not nic.fixed_ips:
+                reason = "annotated as allocated but has no ip_address"
+                plan.skipped.append(
+                    {"pod": str(ref), "provider": nic.ref.provider, "reason": reason}
+                )
+                continue
+            plan.claims.append(nic)
+    plan.conflicts = _conflicts(plan.claims)
+    return plan
+
+
+def _allocated(annotations: Any) -> set[str]:
+    suffix = f".kubernetes.io/{ann.ALLOCATED}"
+    return {
+        k[: -len(suffix)]
+        for k, v in annotations.items()
+        if k.endswith(suffix) and v == "true" and k != f"ovn{suffix}"
+    }
+
+
+def _subnet_spec(name: str, spec: dict[str, Any]) -> SubnetSpec:
+    # The same reading of a Subnet object as the controller's (reconciler.subnetsync).
+    return parse_subnet_spec(
+        name,
+        cidr_block=str(spec.get("cidrBlock", "")),
+        provider=str(spec.get("provider") or "ovn"),
+        gateway=spec.get("gateway") or None,
+        exclude_ips=list(spec.get("excludeIps") or []),
+        protocol=spec.get("protocol") or None,
+        mtu=int(spec.get("mtu") or 0),
+    )
+
+
+def _conflicts(claims: list[NicPlan]) -> list[RebuildConflict]:
+    by_value: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for nic in claims:
+        for ip in nic.fixed_ips:
+            by_value[(nic.subnet, "address", ip)].append(str(nic.ref))
+        if nic.mac is not None:
+            by_value[(nic.subnet, "mac", nic.mac)].append(str(nic.ref))
+    return [
+        RebuildConflict(subnet, kind, value, tuple(sorted(claimants)))
+        for (subnet, kind, value), claimants in sorted(by_value.items())
+        if len(claimants) > 1
+    ]
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    ref: AttachmentRef
+    status: str
+    """``written``, ``present`` (already in the store, same pod) or ``refused``."""
+    detail: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"nic": str(self.ref), "status": self.status, "detail": self.detail}
+
+
+def apply_rebuild(client: EtcdClient, prefix: str, plan: RebuildPlan) -> list[ClaimOutcome]:
+    """Register the subnets and allocate every accepted claim (unfenced admin writes)."""
+    subnets = Subnets(client, prefix)
+    for spec in plan.subnets:
+        subnets.put(spec, fence=UNFENCED)
+    ipam = Ipam(client, prefix)
+    accepted = plan.accepted()
+    before = {nic.ref: ipam.get(nic.ref) for nic in accepted}
+    results = ipam.allocate([_request(nic) for nic in accepted], fence=UNFENCED)
+    return [
+        _outcome(nic, result, before[nic.ref])
+        for nic, result in zip(accepted, results, strict=True)
+    ]
+
+
+def _request(nic: NicPlan) -> AllocationRequest:
+    return AllocationRequest(
+        ref=nic.ref,
+        uid=nic.uid,
+        subnet=nic.subnet,
+        interface=nic.interface,
+        fixed_ips=nic.fixed_ips,
+        mac=nic.mac,
+        routes=nic.routes,
+        default_route=nic.default_route,
+        workload=nic.workload,
+    )
+
+
+def _outcome(
+    nic: NicPlan, result: Attachment | PermanentError, before: Attachment | None
+) -> ClaimOutcome:
+    if isinstance(result, PermanentError):
+        return ClaimOutcome(nic.ref, "refused", f"{result.reason}: {result}")
+    held = tuple(sorted(i.ip for i in result.ips))
+    if held != tuple(sorted(nic.fixed_ips)):
+        return ClaimOutcome(
+            nic.ref, "refused", f"store already holds {','.join(held)} for this pod NIC"
+        )
+    if before is not None and before.uid == result.uid:
+        return ClaimOutcome(nic.ref, "present", "already in the store")
+    return ClaimOutcome(nic.ref, "written", result.ip_csv())
