@@ -1,0 +1,103 @@
+"""What the node agent reads: ``AttachmentReader.get`` and ``.wait``.
+
+``wait`` reads once and then watches the one key, so an attachment written
+while the agent waits is returned as soon as it lands, and a pod that never
+gets one is answered with None when the timeout passes.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from store.attachments import AttachmentReader
+from store.etcd import EtcdClient
+from store.leases import UNFENCED, Ipam
+from tests.store.helpers import attachment, ref, register, request
+
+pytestmark = pytest.mark.store
+
+
+class CountingClient:
+    """Passes calls to the real client, counting reads and watches."""
+
+    def __init__(self, client: EtcdClient) -> None:
+        self.client = client
+        self.calls: list[str] = []
+        self.watching = threading.Event()
+
+    def get(self, key: str) -> Any:
+        self.calls.append("get")
+        return self.client.get(key)
+
+    def watch_key(self, key: str, **kwargs: Any) -> Any:
+        self.calls.append("watch")
+        self.watching.set()
+        return self.client.watch_key(key, **kwargs)
+
+
+def test_get_returns_the_stored_attachment_or_none(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    [stored] = ipam.allocate([request("a")], fence=UNFENCED)
+    reader = AttachmentReader(client, etcd_prefix)
+    assert reader.get(ref("a")) == stored
+    assert reader.get(ref("absent")) is None
+
+
+def test_wait_returns_at_once_with_one_read_when_present(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    [stored] = ipam.allocate([request("a")], fence=UNFENCED)
+    counting = CountingClient(client)
+    reader = AttachmentReader(counting, etcd_prefix)  # type: ignore[arg-type]
+    assert reader.wait(ref("a"), timeout=30) == stored
+    assert counting.calls == ["get"]
+
+
+def test_wait_returns_an_attachment_written_while_it_waits(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    counting = CountingClient(client)
+    reader = AttachmentReader(counting, etcd_prefix)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(1) as pool:
+        # A long timeout: if the watch missed the write, this would return None.
+        waiting = pool.submit(reader.wait, ref("late"), 120)
+        assert counting.watching.wait(30)
+        [stored] = ipam.allocate([request("late")], fence=UNFENCED)
+        assert waiting.result(timeout=60) == attachment(stored)
+    # One read, then the watch: no polling.
+    assert counting.calls == ["get", "watch"]
+
+
+def test_wait_ignores_other_pods_and_returns_none_after_its_timeout(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    reader = AttachmentReader(client, etcd_prefix)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(reader.wait, ref("never"), 1.5)
+        ipam.allocate([request("someone-else")], fence=UNFENCED)
+        assert waiting.result(timeout=60) is None
+
+
+def test_wait_returns_the_successor_when_an_attachment_is_replaced(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    ipam.allocate([request("db-0", uid="old")], fence=UNFENCED)
+    ipam.release(ref("db-0"), fence=UNFENCED)
+    reader = AttachmentReader(client, etcd_prefix)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(reader.wait, ref("db-0"), 120)
+        [new] = ipam.allocate([request("db-0", uid="new")], fence=UNFENCED)
+        found = waiting.result(timeout=60)
+    assert found == new
+    assert found is not None
+    assert found.uid == "new"
