@@ -7,8 +7,12 @@ the standard library only, and only the cheap parts of it on the hot path:
 no ``typing``, ``dataclasses``, ``http.client`` (pulls in ``ssl``) or
 ``subprocess`` (needed only when the plugin builds a veth as a main plugin).
 It runs as ``python3 -I -S`` (no site-packages) when installed as a single
-file into the CNI bin directory (``python -m cnibin.install``). This is the
-one module allowed to exceed the ~400-line habit: it has to be one file.
+file into the CNI bin directory (``python -m cnibin.install``). Even ``os``,
+``socket`` and ``json`` cost more to import than the rest of the plugin's
+work (``json`` compiles regular expressions at import), so the hot path uses
+their C cores directly: ``posix``, ``_socket`` and ``_json`` (see
+:func:`loads` / :func:`dumps`). This is the one module allowed to exceed the
+~400-line habit: it has to be one file.
 
 Two roles, chosen by the network config (Kube-OVN's names):
 
@@ -35,9 +39,9 @@ agent's reply is unreadable, 102 a link could not be set up.
 
 from __future__ import annotations
 
-import json
-import os
-import socket
+import _json
+import _socket
+import posix
 import sys
 
 TYPE_CHECKING = False
@@ -55,6 +59,51 @@ QUICK_TIMEOUT = 5.0
 E_INCOMPATIBLE, E_UNKNOWN_CONTAINER, E_INVALID_ENV = 1, 3, 4
 E_DECODE, E_INVALID_CONFIG, E_TRY_AGAIN, E_UNAVAILABLE = 6, 7, 11, 50
 E_LEASE_MISMATCH, E_BAD_REPLY, E_LINK = 100, 101, 102
+
+
+class _ScanContext:
+    """The settings ``_json.make_scanner`` reads (those of ``json.loads()``)."""
+
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = float
+    memo: dict[str, str] = {}  # noqa: RUF012  (read by the C scanner)
+
+
+_SCAN = _json.make_scanner(_ScanContext)  # type: ignore[arg-type]  # duck-typed context
+_ENCODE = _json.make_encoder(
+    None, repr, _json.encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+_WHITESPACE = " \t\n\r"
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads`` without importing ``json`` (same C scanner underneath)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        value, end = _SCAN(text, start)
+    except StopIteration as stop:
+        raise ValueError(f"expecting a JSON value at char {stop.value}") from None
+    except (ValueError, SystemError):
+        # The C scanner builds its error from json.decoder, which it cannot
+        # always import by itself; on this (error-only) path json is fine.
+        import json
+
+        json.loads(text)
+        raise
+    if text[end:].strip(_WHITESPACE):
+        raise ValueError(f"extra data after the JSON value at char {end}")
+    return value
+
+
+def dumps(value: Any) -> str:
+    """``json.dumps`` with its default separators, without importing ``json``."""
+    return "".join(_ENCODE(value, 0))
 
 
 class CniError(Exception):
@@ -129,8 +178,8 @@ def _routes(value: Any) -> list[dict[str, str]]:
 def load_config(raw: bytes) -> dict[str, Any]:
     """Decode stdin; the error names the position so a person can fix it."""
     try:
-        doc = json.loads(raw)
-    except ValueError as exc:
+        doc = loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise CniError(E_DECODE, "cannot decode the network config as JSON", str(exc)) from None
     if not isinstance(doc, dict):
         raise CniError(E_DECODE, "the network config must be a JSON object")
@@ -199,20 +248,20 @@ def _prefix(cidr: str) -> str:
 def canonical_cidr(cidr: str) -> str:
     """``192.168.0.101/24`` -> ``192.168.0.0/24`` (iproute2 refuses host bits).
 
-    Done with ``socket.inet_pton`` rather than ``ipaddress``, which is slower
+    Done with ``inet_pton`` rather than ``ipaddress``, which is slower
     to import than the rest of the plugin's hot path.
     """
     address, _, length = cidr.partition("/")
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
     try:
-        packed = socket.inet_pton(family, address)
+        packed = _socket.inet_pton(family, address)
         bits = int(length) if length else len(packed) * 8
     except (OSError, ValueError):
         raise CniError(E_BAD_REPLY, f"route destination {cidr!r} is not a CIDR") from None
     if not 0 <= bits <= len(packed) * 8:
         raise CniError(E_BAD_REPLY, f"route destination {cidr!r} has a bad prefix length")
     value = int.from_bytes(packed, "big") >> (len(packed) * 8 - bits) << (len(packed) * 8 - bits)
-    return f"{socket.inet_ntop(family, value.to_bytes(len(packed), 'big'))}/{bits}"
+    return f"{_socket.inet_ntop(family, value.to_bytes(len(packed), 'big'))}/{bits}"
 
 
 def _family_default(gw: str) -> str:
@@ -310,25 +359,28 @@ def check_against(
 
 def http_unix(path: str, method: str, url: str, body: Any, timeout: float) -> tuple[int, Any]:
     """One HTTP/1.1 exchange; a hand-rolled client because http.client imports ssl."""
-    payload = b"" if body is None else json.dumps(body).encode()
+    payload = b"" if body is None else dumps(body).encode()
     head = (
         f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
     )
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
         sock.settimeout(timeout)
         sock.connect(path)
         sock.sendall(head.encode() + payload)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
+    finally:
+        sock.close()
     raw = b"".join(chunks)
     header, _, data = raw.partition(b"\r\n\r\n")
     status_line = header.split(b"\r\n", 1)[0].split()
     if len(status_line) < 2 or not status_line[1].isdigit():
         raise CniError(E_BAD_REPLY, "the node agent's reply is not HTTP", repr(raw[:200]))
     try:
-        return int(status_line[1]), json.loads(data) if data.strip() else None
+        return int(status_line[1]), loads(data) if data.strip() else None
     except ValueError:
         return int(status_line[1]), {"error": data.decode(errors="replace")[:300]}
 
@@ -390,7 +442,7 @@ def pod_commands(ifname: str, result: dict[str, Any], mtu: int) -> str:
 
 def setup_veth(conf: NetConf, env: dict[str, str], result: dict[str, Any], mtu: int) -> None:
     netns, ifname = env["CNI_NETNS"], env["CNI_IFNAME"]
-    if not os.path.exists(netns):
+    if not _exists(netns):
         raise CniError(E_UNKNOWN_CONTAINER, f"network namespace {netns} does not exist")
     host = host_veth(env["CNI_CONTAINERID"], ifname)
     _run(["ip", "link", "del", host]) if _link_exists(host) else None
@@ -413,7 +465,7 @@ def setup_veth(conf: NetConf, env: dict[str, str], result: dict[str, Any], mtu: 
 def _link_exists(name: str) -> bool:
     """In the plugin's own netns (works under nsenter too, unlike /sys)."""
     try:
-        socket.if_nametoindex(name)
+        _socket.if_nametoindex(name)
     except OSError:
         return False
     return True
@@ -464,7 +516,7 @@ def cmd_check(conf: NetConf, env: dict[str, str]) -> None:
         shown = _run(["nsenter", f"--net={netns}", "ip", "-j", "addr", "show", "dev", ifname])
         live = {
             f"{a['local']}/{a['prefixlen']}"
-            for link in json.loads(shown)
+            for link in loads(shown)
             for a in link.get("addr_info", [])
         }
         for ip in conf.prev.get("ips", []) if conf.prev else []:
@@ -505,8 +557,8 @@ def cmd_status(conf: NetConf) -> None:
 
 def version_info(raw: bytes) -> dict[str, Any]:
     try:
-        asked = json.loads(raw).get("cniVersion", "") if raw.strip() else ""
-    except (ValueError, AttributeError):
+        asked = loads(raw).get("cniVersion", "") if raw.strip() else ""
+    except (ValueError, AttributeError, UnicodeDecodeError):
         asked = ""
     version = asked if asked in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[-1]
     return {"cniVersion": version, "supportedVersions": list(SUPPORTED_VERSIONS)}
@@ -542,21 +594,37 @@ def run(env: dict[str, str], raw: bytes) -> dict[str, Any] | None:
 
 def _error_version(raw: bytes) -> str:
     try:
-        version = json.loads(raw).get("cniVersion", "")
-    except (ValueError, AttributeError):
+        version = loads(raw).get("cniVersion", "")
+    except (ValueError, AttributeError, UnicodeDecodeError):
         version = ""
     return version if version in SUPPORTED_VERSIONS else SUPPORTED_VERSIONS[-1]
+
+
+def environment() -> dict[str, str]:
+    """``os.environ`` from its C core, without importing ``os``."""
+    return {
+        key.decode("utf-8", "surrogateescape"): value.decode("utf-8", "surrogateescape")
+        for key, value in posix.environ.items()
+    }
+
+
+def _exists(path: str) -> bool:
+    try:
+        posix.stat(path)
+    except OSError:
+        return False
+    return True
 
 
 def main() -> int:
     raw = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
     try:
-        output = run(dict(os.environ), raw)
+        output = run(environment(), raw)
     except CniError as exc:
-        sys.stdout.write(json.dumps(exc.to_json(_error_version(raw))) + "\n")
+        sys.stdout.write(dumps(exc.to_json(_error_version(raw))) + "\n")
         return 1
     if output is not None:
-        sys.stdout.write(json.dumps(output) + "\n")
+        sys.stdout.write(dumps(output) + "\n")
     return 0
 
 

@@ -8,6 +8,9 @@ acts on and a message that says what to fix.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -151,3 +154,43 @@ def test_host_veth_name_is_stable_and_fits_the_kernel_limit() -> None:
     assert first == plugin.host_veth("container-" * 10, "net1")
     assert first != plugin.host_veth("container-" * 10, "net2")
     assert len(first) <= 15
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"a": [1, 2.5, None, True, False, 'quote " backslash \\ newline \n'], "b": {}},
+        {"snowman": "\u2603", "big": 10**30, "neg": -0.5},
+        [],
+        "text",
+    ],
+)
+def test_json_without_the_json_module_matches_json(doc: Any) -> None:
+    assert plugin.dumps(doc) == json.dumps(doc)
+    assert plugin.loads(plugin.dumps(doc)) == doc
+    assert plugin.loads(f" \n{json.dumps(doc)}\t ".encode()) == doc
+
+
+@pytest.mark.parametrize("bad", ["", "{", "[1,]", '{"a": 1} trailing', "nul", "{'a': 1}"])
+def test_json_errors_are_value_errors(bad: str) -> None:
+    with pytest.raises(ValueError):
+        plugin.loads(bad)
+
+
+def test_undecodable_bytes_are_a_decode_error() -> None:
+    error = error_of(ENV, b'{"cniVersion": "\xff"}')
+    assert error.code == 6
+
+
+def test_the_hot_path_imports_neither_json_nor_os_nor_socket() -> None:
+    """The modules whose import cost dominated the plugin's start-up."""
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import plugin; "
+        "print(' '.join(m for m in ('json', 'os', 'socket', 're', 'subprocess') "
+        "if m in sys.modules))"
+    )
+    here = str(Path(plugin.__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, here], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == ""
