@@ -1,0 +1,362 @@
+"""Store throughput: allocations per second as a ratio of etcd's raw CAS rate.
+
+``python -m tests.bench.store`` starts its own etcd **with fsync** (the
+durability a real cluster has) and measures, in one run, with the same client:
+
+1. **raw CAS**: sequential single-key compare-and-swap transactions
+   (``EtcdClient.txn`` comparing the key's mod_revision, tracking the
+   revision each commit returns). This is the cost of one durable etcd write
+   on this machine, the unit the store is measured in.
+2. **allocations** on one IPv4 /16, with ``--threads`` (4) allocator threads
+   sharing one ``Ipam`` (what the controller does: one Ipam per process, a
+   worker pool calling it). Each call allocates one pod NIC; group commit
+   coalesces the calls that arrive while a transaction is in flight.
+   ``ratio = allocs_per_s / raw_cas_per_s`` (goal >= 1.0) and
+   ``allocs_per_txn`` (store revisions per allocation, inverted) show the
+   coalescing. p50/p99 are per call, in milliseconds.
+3. **latency by subnet size**: single-threaded allocation latency on an IPv4
+   /24, /16 and /8 and an IPv6 /64: it must not grow with the subnet's size
+   (bitmap chunks are created lazily and searched from the cursor).
+4. **bytes per 1000 leases**: the sum of key and value sizes under the /16
+   run's prefix (bitmap chunks, leases, attachments, MAC index, spec,
+   cursor), per lease, times 1000.
+
+Writes ``tests/bench/results/store.json`` and prints a table. ``--profile``
+adds a cProfile of the allocation run (top functions by cumulative time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from store.config import EtcdSettings
+from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, Revision, SubnetName
+from store.core.ops import ModRevisionIs, Put
+from store.core.subnetspec import parse_subnet_spec
+from store.errors import PermanentError
+from store.etcd import EtcdClient
+from store.leases import UNFENCED, AllocationRequest, Ipam
+from store.subnets import Subnets
+from tests.support.etcd import EtcdServer, etcd_binary
+
+RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
+PREFIX = "/nicpool-bench/store/"
+PROVIDER = Provider("bench.default")
+SIZES = {
+    "ipv4_24": "10.24.0.0/24",
+    "ipv4_16": "10.16.0.0/16",
+    "ipv4_8": "10.0.0.0/8",
+    "ipv6_64": "fd00:64::/64",
+}
+
+
+def progress(message: str) -> None:
+    print(f"[bench-store {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile, in the samples' unit."""
+    ordered = sorted(samples)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def etcd_version(binary: Path) -> str:
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False)
+    first = out.stdout.splitlines()[0] if out.stdout else "unknown"
+    return first.removeprefix("etcd Version:").strip()
+
+
+def store_revision(client: EtcdClient) -> int:
+    _, revision = client.get(f"{PREFIX}revision-probe")
+    return int(revision)
+
+
+# -- 1. raw CAS ---------------------------------------------------------------
+
+
+def raw_cas(client: EtcdClient, seconds: float) -> dict[str, float]:
+    """Sequential single-key CAS transactions for ``seconds``; returns rate and latency."""
+    key = f"{PREFIX}raw-cas"
+    revision = Revision(client.put(key, b"0"))
+    latencies: list[float] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    next_report = started + 1.0
+    while (now := time.perf_counter()) < deadline:
+        outcome = client.txn([ModRevisionIs(key, revision)], [Put(key, str(now).encode())])
+        if not outcome.succeeded:
+            raise RuntimeError("raw CAS lost a race on a key nobody else writes")
+        revision = outcome.revision
+        latencies.append((time.perf_counter() - now) * 1000)
+        if now >= next_report:
+            progress(f"raw CAS: {len(latencies)} txns")
+            next_report += 1.0
+    elapsed = time.perf_counter() - started
+    return {
+        "raw_cas_per_s": len(latencies) / elapsed,
+        "raw_cas_p50_ms": percentile(latencies, 50),
+        "raw_cas_p99_ms": percentile(latencies, 99),
+        "raw_cas_txns": len(latencies),
+    }
+
+
+# -- 2. allocations with group commit -------------------------------------------
+
+
+def register(client: EtcdClient, prefix: str, name: str, cidr: str) -> None:
+    spec = parse_subnet_spec(name, cidr_block=cidr, provider=PROVIDER)
+    Subnets(client, prefix).put(spec, fence=UNFENCED)
+
+
+class Names:
+    """Unique pod names across threads."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.lock = threading.Lock()
+        self.serial = 0
+
+    def request(self, subnet: str) -> AllocationRequest:
+        with self.lock:
+            self.serial += 1
+            n = self.serial
+        pod = f"{self.tag}-{n}"
+        return AllocationRequest(
+            ref=AttachmentRef(PodRef("bench", pod), PROVIDER),
+            uid=PodUID(f"uid-{pod}"),
+            subnet=SubnetName(subnet),
+            interface="net1",
+        )
+
+
+def allocate_one(ipam: Ipam, request: AllocationRequest) -> float:
+    """One allocation call; its latency in ms. A refusal stops the benchmark."""
+    started = time.perf_counter()
+    [result] = ipam.allocate([request], fence=UNFENCED)
+    if isinstance(result, PermanentError):
+        raise RuntimeError(f"allocation refused: {result}")
+    return (time.perf_counter() - started) * 1000
+
+
+def concurrent_allocations(
+    client: EtcdClient, etcd_pid: int, threads: int, seconds: float, profile: bool
+) -> dict[str, Any]:
+    prefix = f"{PREFIX}alloc/"
+    register(client, prefix, "bench16", SIZES["ipv4_16"])
+    ipam = Ipam(client, prefix)
+    names = Names("pod")
+    for _ in range(20):  # warm-up: channel, spec and chunk caches
+        allocate_one(ipam, names.request("bench16"))
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    revision_before = store_revision(client)
+    stop = threading.Event()
+
+    profilers: list[cProfile.Profile] = []
+
+    def work(index: int) -> None:
+        # cProfile sees only the thread that enables it: one profiler per thread,
+        # timing CPU (thread_time) so waits for etcd and the subnet lock do not show.
+        profiler = cProfile.Profile(time.thread_time) if profile else None
+        if profiler is not None:
+            profilers.append(profiler)
+            profiler.enable()
+        while not stop.is_set():
+            latencies[index].append(allocate_one(ipam, names.request("bench16")))
+        if profiler is not None:
+            profiler.disable()
+
+    cpu_before = time.process_time()
+    etcd_cpu_before = etcd_cpu_seconds(etcd_pid)
+    started = time.perf_counter()
+    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.perf_counter())))
+        progress(f"allocations ({threads} threads): {sum(map(len, latencies))}")
+    stop.set()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_before
+    etcd_cpu = etcd_cpu_seconds(etcd_pid) - etcd_cpu_before
+    samples = [sample for per_thread in latencies for sample in per_thread]
+    txns = store_revision(client) - revision_before
+    result: dict[str, Any] = {
+        "allocs_per_s": len(samples) / elapsed,
+        "p50_ms": percentile(samples, 50),
+        "p99_ms": percentile(samples, 99),
+        "allocations": len(samples),
+        "allocation_txns": txns,
+        "allocs_per_txn": len(samples) / txns if txns else None,
+        "threads": threads,
+        "subnet": SIZES["ipv4_16"],
+        "bytes_per_1000_leases": bytes_per_1000_leases(client, prefix, "bench16"),
+        # Where the time goes: CPU seconds per wall second of the phase (2.0 = both cores).
+        "client_cpu_per_wall_s": cpu / elapsed,
+        "etcd_cpu_per_wall_s": etcd_cpu / elapsed,
+        "client_cpu_ms_per_alloc": cpu / len(samples) * 1000,
+    }
+    if profilers:
+        result["profile"] = profile_text(profilers)
+    return result
+
+
+def etcd_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds etcd has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def profile_text(profilers: list[cProfile.Profile]) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profilers[0], stream=out)
+    for more in profilers[1:]:
+        stats.add(more)
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(35)
+    return out.getvalue()
+
+
+def bytes_per_1000_leases(client: EtcdClient, prefix: str, subnet: str) -> float:
+    total = 0
+    for kv in client.iter_prefix(prefix):
+        total += len(kv.key.encode()) + len(kv.value)
+    leases = client.count_prefix(f"{prefix}subnets/{subnet}/leases/")
+    return total / leases * 1000 if leases else 0.0
+
+
+# -- 3. latency by subnet size ----------------------------------------------------
+
+
+def latency_by_size(client: EtcdClient, count: int) -> dict[str, dict[str, float]]:
+    found: dict[str, dict[str, float]] = {}
+    for label, cidr in SIZES.items():
+        prefix = f"{PREFIX}size-{label}/"
+        register(client, prefix, "sized", cidr)
+        ipam = Ipam(client, prefix)
+        names = Names(label)
+        for _ in range(10):
+            allocate_one(ipam, names.request("sized"))
+        samples = [allocate_one(ipam, names.request("sized")) for _ in range(count)]
+        chunks = client.count_prefix(f"{prefix}subnets/sized/bitmap/")
+        found[label] = {
+            "cidr": cidr,  # type: ignore[dict-item]
+            "p50_ms": percentile(samples, 50),
+            "p99_ms": percentile(samples, 99),
+            "bitmap_chunks": chunks,
+        }
+        progress(f"latency on {cidr}: p50 {found[label]['p50_ms']:.2f} ms")
+    return found
+
+
+# -- output ------------------------------------------------------------------------
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rows: list[tuple[str, str]] = [
+        ("etcd", f"{result['etcd_version']} ({result['etcd_binary']}), fsync on"),
+        ("raw CAS txn/s (sequential, 1 key)", f"{result['raw_cas_per_s']:.0f}"),
+        (
+            "raw CAS p50 / p99 ms",
+            f"{result['raw_cas_p50_ms']:.2f} / {result['raw_cas_p99_ms']:.2f}",
+        ),
+        (f"allocs/s (one /16, {result['threads']} threads)", f"{result['allocs_per_s']:.0f}"),
+        ("ratio allocs/s : raw CAS/s (goal >= 1.0)", f"{result['ratio']:.2f}"),
+        ("allocations per etcd txn", f"{result['allocs_per_txn']:.2f}"),
+        ("alloc p50 / p99 ms", f"{result['p50_ms']:.2f} / {result['p99_ms']:.2f}"),
+    ]
+    for label, row in result["latency_by_size"].items():
+        rows.append(
+            (
+                f"alloc latency {row['cidr']} p50 / p99 ms ({label})",
+                f"{row['p50_ms']:.2f} / {row['p99_ms']:.2f} ({row['bitmap_chunks']} chunks)",
+            )
+        )
+    rows.append(("bytes stored per 1000 leases", f"{result['bytes_per_1000_leases']:.0f}"))
+    rows.append(("goal", "met" if result["goal_met"] else "NOT met"))
+    width = max(len(name) for name, _ in rows)
+    print(f"| {'store benchmark':{width}} | value |")
+    print(f"|{'-' * (width + 2)}|-------|")
+    for name, value in rows:
+        print(f"| {name:{width}} | {value} |")
+
+
+def run(args: argparse.Namespace, binary: Path) -> dict[str, Any]:
+    etcd = EtcdServer(binary=binary, fsync=True)
+    progress(f"starting etcd {binary} with fsync")
+    etcd.start()
+    client = EtcdClient(EtcdSettings(endpoints=(etcd.endpoint,), prefix=PREFIX))
+    try:
+        progress(f"raw CAS for {args.seconds:.0f} s")
+        cas = raw_cas(client, args.seconds)
+        progress(f"allocations for {args.seconds:.0f} s with {args.threads} threads")
+        assert etcd.process is not None
+        alloc = concurrent_allocations(
+            client, etcd.process.pid, args.threads, args.seconds, args.profile
+        )
+        progress(f"latency by subnet size, {args.size_samples} allocations each")
+        sizes = latency_by_size(client, args.size_samples)
+    finally:
+        client.close()
+        etcd.destroy()
+    ratio = alloc["allocs_per_s"] / cas["raw_cas_per_s"]
+    return {
+        **cas,
+        **alloc,
+        "ratio": ratio,
+        "goal": "ratio >= 1.0",
+        "goal_met": ratio >= 1.0,
+        "latency_by_size": sizes,
+        "etcd_version": etcd_version(binary),
+        "etcd_binary": str(binary),
+        "fsync": True,
+        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def _cpus() -> int | None:
+    return os.cpu_count()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.store", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per throughput phase")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--size-samples", type=int, default=200)
+    parser.add_argument("--profile", action="store_true", help="cProfile the allocation phase")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    binary = etcd_binary()
+    if binary is None:
+        print("bench-store needs an etcd binary (make deps)", file=sys.stderr)
+        return 2
+    result = run(args, binary)
+    profile = result.pop("profile", None)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+    if profile:
+        print(profile)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
