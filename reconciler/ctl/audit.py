@@ -34,7 +34,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core import annotations as ann
@@ -80,10 +80,18 @@ def audit(etcd: EtcdSnapshot, cluster: ClusterSnapshot | None) -> AuditReport:
     found["records_disagree"] = list(_records(etcd))
     found["unreadable"] = list(etcd.unreadable)
     if cluster is not None:
+        if cluster.namespace is not None:
+            etcd = _scoped(etcd, cluster.namespace)
         found["annotations_disagree"] = list(_annotations(etcd, cluster))
         found["orphans"] = list(_orphans(etcd, cluster))
         found["ip_objects_disagree"] = list(_ip_objects(etcd, cluster))
     return report
+
+
+def _scoped(etcd: EtcdSnapshot, namespace: str) -> EtcdSnapshot:
+    """The attachments of one namespace only, for the cluster-side checks."""
+    attachments = {r: a for r, a in etcd.attachments.items() if r.pod.namespace == namespace}
+    return replace(etcd, attachments=attachments)
 
 
 # -- the store against itself ------------------------------------------------
@@ -102,6 +110,16 @@ def _duplicates(etcd: EtcdSnapshot) -> Iterator[Finding]:
     for (subnet, mac), holders in sorted(by_mac.items()):
         if len(holders) > 1:
             yield {"subnet": subnet, "mac": mac, "holders": sorted(holders)}
+
+
+def _shared_addresses(etcd: EtcdSnapshot) -> set[tuple[str, str]]:
+    seen: set[tuple[str, str]] = set()
+    shared: set[tuple[str, str]] = set()
+    for att in etcd.attachments.values():
+        for leased in att.ips:
+            key = (att.subnet, leased.ip)
+            (shared if key in seen else seen).add(key)
+    return shared
 
 
 def _bitmaps(etcd: EtcdSnapshot) -> tuple[list[Finding], list[Finding]]:
@@ -132,9 +150,12 @@ def _records(etcd: EtcdSnapshot) -> Iterator[Finding]:
                 "owner": str(lease.owner),
                 "problem": "lease without an attachment holding this address",
             }
+    shared = _shared_addresses(etcd)
     for ref, att in sorted(etcd.attachments.items()):
         for leased in att.ips:
             held = etcd.leases.get((att.subnet, leased.ip))
+            if (att.subnet, leased.ip) in shared:
+                continue  # reported once, as a duplicate
             if held is None or held.owner != ref:
                 yield {
                     "subnet": att.subnet,
@@ -150,14 +171,22 @@ def _records(etcd: EtcdSnapshot) -> Iterator[Finding]:
                 "subnet": att.subnet,
                 "mac": att.mac,
                 "owner": str(ref),
-                "problem": "MAC index entry missing"
-                if holder is None
-                else f"MAC index -> {holder}",
+                "problem": f"MAC index -> {_rel(etcd, holder)}" if holder else "MAC index missing",
             }
     live = {keys.attachment(ref) for ref in etcd.attachments}
     for (subnet, mac), holder in sorted(etcd.macs.items()):
         if holder not in live:
-            yield {"subnet": subnet, "mac": mac, "problem": f"MAC index -> missing {holder}"}
+            yield {
+                "subnet": subnet,
+                "mac": mac,
+                "problem": f"MAC index -> {_rel(etcd, holder)}, which does not exist",
+            }
+
+
+def _rel(etcd: EtcdSnapshot, key: str) -> str:
+    """A key without the prefix, so findings compare across prefixes (backup/restore)."""
+    prefix = etcd.keys.prefix
+    return key[len(prefix) :] if key.startswith(prefix) else key
 
 
 # -- the store against the cluster ----------------------------------------------

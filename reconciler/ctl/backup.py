@@ -4,8 +4,9 @@ Document (``format: nicpool-backup``, ``version: 1``)::
 
     {"format": "nicpool-backup", "version": 1, "store_format": "1",
      "prefix": "/nicpool/v1/", "revision": 1234, "created": "2026-...Z",
-     "keys": [{"key": "subnets/net1/spec", "json": {...}},
+     "keys": [{"key": "subnets/net1/spec", "json": {...}, "style": "spaced"},
               {"key": "subnets/net1/cursor/4", "text": "17"},
+              {"key": "subnets/net1/macs/02:..", "ref": "attachments/ns/pod/net1.ns"},
               {"key": "subnets/net1/bitmap/4/000000000000", "base64": "..."}]}
 
 Keys are relative to the prefix, so a backup restores under another prefix.
@@ -46,12 +47,18 @@ def _styles() -> tuple[dict[str, Any], dict[str, Any]]:
     return {"separators": (",", ":"), "sort_keys": True}, {"sort_keys": True}
 
 
-def encode_value(value: bytes) -> dict[str, Any]:
-    """The most readable form of ``value`` that restores to exactly the same bytes."""
+def encode_value(value: bytes, prefix: str) -> dict[str, Any]:
+    """The most readable form of ``value`` that restores to exactly the same bytes.
+
+    A value naming a key under ``prefix`` (the MAC index points at its
+    attachment) is kept relative (``ref``), so it follows the restore's prefix.
+    """
     try:
         text = value.decode()
     except UnicodeDecodeError:
         return {"base64": base64.b64encode(value).decode()}
+    if text.startswith(prefix):
+        return {"ref": text[len(prefix) :]}
     try:
         doc = json.loads(text)
     except ValueError:
@@ -65,7 +72,9 @@ def encode_value(value: bytes) -> dict[str, Any]:
     return {"text": text}
 
 
-def decode_value(entry: dict[str, Any]) -> bytes:
+def decode_value(entry: dict[str, Any], prefix: str) -> bytes:
+    if "ref" in entry:
+        return f"{prefix}{entry['ref']}".encode()
     if "json" in entry:
         compact, spaced = _styles()
         style = spaced if entry.get("style") == "spaced" else compact
@@ -85,7 +94,7 @@ def take_backup(client: EtcdClient, prefix: str) -> dict[str, Any]:
         revision = max(revision, kv.mod_revision)
         if kv.key.startswith(keys.election):
             continue
-        entries.append({"key": kv.key[len(prefix) :], **encode_value(kv.value)})
+        entries.append({"key": kv.key[len(prefix) :], **encode_value(kv.value, prefix)})
     return {
         "format": DOCUMENT_FORMAT,
         "version": DOCUMENT_VERSION,
@@ -97,8 +106,9 @@ def take_backup(client: EtcdClient, prefix: str) -> dict[str, Any]:
     }
 
 
-def check_document(doc: object) -> list[tuple[str, bytes]]:
-    """The (relative key, value) pairs of a backup; BackupError naming what is wrong."""
+def check_document(doc: object, prefix: str) -> list[tuple[str, bytes]]:
+    """The (relative key, value) pairs of a backup, to restore under ``prefix``;
+    BackupError naming what is wrong."""
     if not isinstance(doc, dict) or doc.get("format") != DOCUMENT_FORMAT:
         raise BackupError(f"not a nicpool backup (expected format {DOCUMENT_FORMAT!r})")
     if doc.get("version") != DOCUMENT_VERSION:
@@ -120,7 +130,7 @@ def check_document(doc: object) -> list[tuple[str, bytes]]:
         if not isinstance(key, str) or not key or key.startswith("/") or ".." in key.split("/"):
             raise BackupError(f"bad key entry in backup: {entry!r}")
         try:
-            pairs.append((key, decode_value(entry)))
+            pairs.append((key, decode_value(entry, prefix)))
         except (ValueError, TypeError) as exc:
             raise BackupError(f"bad value for key {key!r}: {exc}") from exc
     return pairs

@@ -31,6 +31,8 @@ class ClusterSnapshot:
     nads: dict[str, str | None] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Subnet objects' ``spec`` by name."""
+    namespace: str | None = None
+    """When set, only this namespace's pods and IP objects were read (``--namespace``)."""
 
 
 def _key(obj: JSON) -> str:
@@ -40,20 +42,34 @@ def _key(obj: JSON) -> str:
     return f"{namespace}/{name}" if namespace else name
 
 
-def read_cluster(kube: KubeClient, *, for_rebuild: bool = False) -> ClusterSnapshot:
-    """Pods, StatefulSets and IP objects; NADs and Subnets too when rebuilding."""
-    snapshot = ClusterSnapshot()
+def _in(namespace: str | None, obj: JSON) -> bool:
+    if namespace is None:
+        return True
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    return (meta.get("namespace") or spec.get("namespace")) == namespace
+
+
+def read_cluster(
+    kube: KubeClient, *, namespace: str | None = None, for_rebuild: bool = False
+) -> ClusterSnapshot:
+    """Pods, StatefulSets and IP objects; NADs and Subnets too when rebuilding.
+
+    With ``namespace``, pods, StatefulSets and IP objects (by ``spec.namespace``)
+    of that namespace only; Subnets are cluster scoped and always read whole.
+    """
+    snapshot = ClusterSnapshot(namespace=namespace)
     replicasets = {_key(rs): rs for rs in kube.list(REPLICASETS)[0]}
-    for pod in kube.list(PODS)[0]:
+    for pod in (p for p in kube.list(PODS)[0] if _in(namespace, p)):
         view = pod_view(pod, replicasets.get)
         snapshot.pods[view.ref] = view
         if is_deleting(pod):
             snapshot.deleting.add(view.ref)
-    for sts in kube.list(STATEFULSETS)[0]:
+    for sts in (s for s in kube.list(STATEFULSETS)[0] if _in(namespace, s)):
         state = statefulset_state(sts)
         if state is not None:
             snapshot.statefulsets[_key(sts)] = state
-    snapshot.ip_objects = {_key(ip): ip for ip in kube.list(IPS)[0]}
+    snapshot.ip_objects = {_key(ip): ip for ip in kube.list(IPS)[0] if _in(namespace, ip)}
     if for_rebuild:
         snapshot.nads = {_key(nad): nad_config(nad) for nad in kube.list(NADS)[0]}
         snapshot.subnets = {_key(s): dict(s.get("spec") or {}) for s in kube.list(SUBNETS)[0]}

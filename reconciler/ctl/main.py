@@ -96,6 +96,7 @@ def _read_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _repair_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("audit", help="leases vs bitmaps vs attachments vs pods vs IP objects")
     p.add_argument("--no-kube", action="store_true", help="audit etcd alone")
+    p.add_argument("-n", "--namespace", help="compare only this namespace's pods and IP objects")
     _json_flag(p)
     p.set_defaults(run=maintenance.audit)
 
@@ -109,6 +110,7 @@ def _repair_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     p = sub.add_parser("rebuild", help="recreate etcd state from pod annotations (dry run)")
     p.add_argument("--apply", action="store_true", help="write (default: only show the plan)")
+    p.add_argument("-n", "--namespace", help="only this namespace's pods")
     p.add_argument(
         "--skip-conflicts",
         action="store_true",

@@ -19,7 +19,8 @@ from reconciler.ctl.snapshot import read_snapshot
 
 def audit(ctx: Context) -> int:
     etcd = read_snapshot(ctx.etcd(), ctx.prefix)
-    cluster = None if ctx.args.no_kube else read_cluster(ctx.kube())
+    namespace = ctx.args.namespace
+    cluster = None if ctx.args.no_kube else read_cluster(ctx.kube(), namespace=namespace)
     report = run_audit(etcd, cluster)
     if ctx.args.json:
         ctx.print_json(report.to_json())
@@ -46,7 +47,7 @@ def restore(ctx: Context) -> int:
     except OSError as exc:
         raise CtlError(f"cannot read {source}: {exc}") from exc
     try:
-        pairs = check_document(json.loads(text))
+        pairs = check_document(json.loads(text), ctx.prefix)
     except ValueError as exc:  # BackupError is one; json.JSONDecodeError another
         raise CtlError(f"{source}: {exc}") from exc
     try:
@@ -58,7 +59,8 @@ def restore(ctx: Context) -> int:
 
 
 def rebuild(ctx: Context) -> int:
-    plan = plan_rebuild(read_cluster(ctx.kube(), for_rebuild=True))
+    cluster = read_cluster(ctx.kube(), namespace=ctx.args.namespace, for_rebuild=True)
+    plan = plan_rebuild(cluster)
     doc: dict[str, Any] = _plan_json(plan)
     if plan.conflicts and ctx.args.apply and not ctx.args.skip_conflicts:
         doc["applied"] = False

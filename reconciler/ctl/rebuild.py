@@ -155,17 +155,34 @@ class ClaimOutcome:
 
 def apply_rebuild(client: EtcdClient, prefix: str, plan: RebuildPlan) -> list[ClaimOutcome]:
     """Register the subnets and allocate every accepted claim (unfenced admin writes)."""
-    subnets = Subnets(client, prefix)
-    for spec in plan.subnets:
-        subnets.put(spec, fence=UNFENCED)
-    ipam = Ipam(client, prefix)
     accepted = plan.accepted()
+    refused = _register_subnets(Subnets(client, prefix), plan, {nic.subnet for nic in accepted})
+    outcomes = [
+        ClaimOutcome(nic.ref, "refused", refused[nic.subnet])
+        for nic in accepted
+        if nic.subnet in refused
+    ]
+    accepted = [nic for nic in accepted if nic.subnet not in refused]
+    ipam = Ipam(client, prefix)
     before = {nic.ref: ipam.get(nic.ref) for nic in accepted}
     results = ipam.allocate([_request(nic) for nic in accepted], fence=UNFENCED)
-    return [
+    return outcomes + [
         _outcome(nic, result, before[nic.ref])
         for nic, result in zip(accepted, results, strict=True)
     ]
+
+
+def _register_subnets(subnets: Subnets, plan: RebuildPlan, used: set[SubnetName]) -> dict[str, str]:
+    """Put the Subnets the claims use; returns the refused ones with the reason."""
+    refused: dict[str, str] = {}
+    for spec in plan.subnets:
+        if spec.name not in used:
+            continue
+        try:
+            subnets.put(spec, fence=UNFENCED)
+        except PermanentError as exc:
+            refused[spec.name] = f"Subnet {spec.name} not registered: {exc}"
+    return refused
 
 
 def _request(nic: NicPlan) -> AllocationRequest:

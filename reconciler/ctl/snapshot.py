@@ -41,6 +41,7 @@ class EtcdSnapshot:
     macs: dict[tuple[SubnetName, Mac], str] = field(default_factory=dict)
     """MAC index: (subnet, MAC) -> the attachment key that holds it."""
     unreadable: list[dict[str, str]] = field(default_factory=list)
+    """Keys (relative to the prefix) that could not be decoded, and why."""
 
     def leases_of(self, subnet: SubnetName) -> list[Lease]:
         return [lease for (name, _), lease in sorted(self.leases.items()) if name == subnet]
@@ -55,7 +56,7 @@ def read_snapshot(client: EtcdClient, prefix: str) -> EtcdSnapshot:
         try:
             bitmap = _classify(snapshot, relative, kv)
         except (RecordError, PermanentError, ValueError, KeyError) as exc:
-            snapshot.unreadable.append({"key": kv.key, "problem": str(exc)})
+            snapshot.unreadable.append({"key": relative, "problem": str(exc)})
             continue
         if bitmap is not None:
             chunks.append((*bitmap, kv))
@@ -89,18 +90,19 @@ def _classify(
 
 
 def _add_chunk(snapshot: EtcdSnapshot, subnet: SubnetName, family: Family, kv: KeyValue) -> None:
+    relative = kv.key[len(snapshot.keys.prefix) :]
     spec = snapshot.specs.get(subnet)
     layout = spec.layout(family) if spec is not None else None
     if layout is None:
         snapshot.unreadable.append(
-            {"key": kv.key, "problem": f"bitmap chunk of subnet {subnet} IPv{family}, no spec"}
+            {"key": relative, "problem": f"bitmap chunk of subnet {subnet} IPv{family}, no spec"}
         )
         return
     base = snapshot.keys.bitmap(subnet, family)
     try:
         chunk = Chunk.decode(int(kv.key[len(base) :], 16), kv.value)
     except ValueError as exc:
-        snapshot.unreadable.append({"key": kv.key, "problem": str(exc)})
+        snapshot.unreadable.append({"key": relative, "problem": str(exc)})
         return
     found = snapshot.bits.setdefault(subnet, set())
     found.update(layout.address_at(offset) for offset in chunk.offsets())

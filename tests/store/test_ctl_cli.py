@@ -1,0 +1,275 @@
+"""nicpoolctl against a real etcd: usage, leases, lease show, release, backup/restore.
+
+The CLI runs as a subprocess (``python -m reconciler.ctl.main``), configured
+through the same environment variables an operator would set, and the tests
+read what it prints. The helpers here are shared by the other ``test_ctl_*``
+modules (audit, and the controller tier's apiserver tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from store.config import EtcdSettings
+from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
+from store.core.records import Attachment
+from store.core.subnetspec import parse_subnet_spec
+from store.errors import PermanentError
+from store.etcd import EtcdClient
+from store.leases import UNFENCED, AllocationRequest, Ipam
+from store.subnets import Subnets
+from tests.support.etcd import EtcdServer
+
+pytestmark = pytest.mark.store
+
+REPO = Path(__file__).resolve().parents[2]
+PROVIDER = "net1.default"
+
+
+@dataclass
+class Ctl:
+    """Runs nicpoolctl against one etcd prefix (and optionally a kubeconfig)."""
+
+    endpoint: str
+    prefix: str
+    kubeconfig: str | None = None
+
+    def run(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "NICPOOL_ETCD_ENDPOINTS": self.endpoint,
+            "NICPOOL_ETCD_PREFIX": self.prefix,
+        }
+        env.pop("KUBECONFIG", None)
+        if self.kubeconfig:
+            env["KUBECONFIG"] = self.kubeconfig
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler.ctl.main", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=120,
+            check=False,
+        )
+
+    def json(self, *args: str, expect: int = 0) -> Any:
+        done = self.run(*args, "--json")
+        assert done.returncode == expect, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+        return json.loads(done.stdout)
+
+    def with_prefix(self, prefix: str) -> Ctl:
+        return Ctl(self.endpoint, prefix, self.kubeconfig)
+
+
+def connect(endpoint: str) -> EtcdClient:
+    return EtcdClient(EtcdSettings(endpoints=(endpoint,)))
+
+
+def register(client: EtcdClient, prefix: str, name: str, cidr: str, **fields: Any) -> None:
+    fields.setdefault("provider", PROVIDER)
+    Subnets(client, prefix).put(parse_subnet_spec(name, cidr_block=cidr, **fields), fence=UNFENCED)
+
+
+def allocate(
+    client: EtcdClient,
+    prefix: str,
+    pod: str,
+    subnet: str,
+    *,
+    namespace: str = "default",
+    provider: str = PROVIDER,
+    uid: str | None = None,
+    ips: Sequence[str] = (),
+    mac: str | None = None,
+) -> Attachment:
+    request = AllocationRequest(
+        ref=AttachmentRef(PodRef(namespace, pod), Provider(provider)),
+        uid=PodUID(uid or f"uid-{pod}"),
+        subnet=SubnetName(subnet),
+        interface="net1",
+        fixed_ips=tuple(ips),
+        mac=Mac(mac) if mac else None,
+    )
+    [result] = Ipam(client, prefix).allocate([request], fence=UNFENCED)
+    assert not isinstance(result, PermanentError), result
+    return result
+
+
+@pytest.fixture
+def client(etcd_server: EtcdServer) -> Any:
+    connection = connect(etcd_server.endpoint)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def ctl(etcd_server: EtcdServer, etcd_prefix: str) -> Ctl:
+    return Ctl(etcd_server.endpoint, etcd_prefix)
+
+
+@pytest.fixture
+def populated(client: EtcdClient, etcd_prefix: str) -> EtcdClient:
+    """Two subnets (one dual stack, with excludeIps) and four pod NICs."""
+    register(client, etcd_prefix, "net1", "10.10.0.0/24", exclude_ips=["10.10.0.200..10.10.0.209"])
+    register(client, etcd_prefix, "dual", "10.20.0.0/28,fd00:20::/120", provider="dual.default")
+    allocate(client, etcd_prefix, "web-0", "net1", ips=["10.10.0.5"])
+    allocate(client, etcd_prefix, "web-1", "net1")
+    allocate(client, etcd_prefix, "db-0", "net1", namespace="prod")
+    allocate(client, etcd_prefix, "web-0", "dual", provider="dual.default")
+    return client
+
+
+def test_usage_reports_totals_and_a_bar_per_subnet_and_family(ctl: Ctl, populated: Any) -> None:
+    found = ctl.json("usage")["subnets"]
+    by_key = {(s["subnet"], s["family"]): s for s in found}
+    # /24: 256 - network - broadcast - gateway - 10 excluded = 243.
+    assert by_key[("net1", 4)] == {
+        "subnet": "net1", "family": 4, "cidr": "10.10.0.0/24",
+        "total": 243, "used": 3, "available": 240, "excluded": 10,
+    }  # fmt: skip
+    assert by_key[("dual", 4)]["total"] == 13 and by_key[("dual", 4)]["used"] == 1
+    assert by_key[("dual", 6)]["total"] == 254 and by_key[("dual", 6)]["used"] == 1
+
+    text = ctl.run("usage")
+    assert text.returncode == 0
+    lines = text.stdout.splitlines()
+    assert lines[0].split() == [
+        "SUBNET", "FAMILY", "CIDR", "TOTAL", "USED", "AVAILABLE", "EXCLUDED", "USAGE",
+    ]  # fmt: skip
+    net1 = next(line for line in lines if line.startswith("net1"))
+    assert "IPv4" in net1 and "[#" in net1 and "1.2%" in net1
+    assert sum(line.startswith("dual") for line in lines) == 2
+
+
+def test_usage_of_an_empty_prefix_says_so(ctl: Ctl) -> None:
+    done = ctl.run("usage")
+    assert done.returncode == 0
+    assert "no subnets registered" in done.stdout
+
+
+def test_leases_filter_by_subnet_pod_and_provider(ctl: Ctl, populated: Any) -> None:
+    def ips(*args: str) -> list[str]:
+        return sorted(lease["ip"] for lease in ctl.json("leases", *args)["leases"])
+
+    assert len(ips()) == 5  # 3 in net1, 2 (v4+v6) in dual
+    assert ips("--subnet", "net1") == ["10.10.0.2", "10.10.0.3", "10.10.0.5"]
+    assert ips("--pod", "default/web-0") == ["10.10.0.5", "10.20.0.2", "fd00:20::2"]
+    assert ips("--pod", "prod/db-0") == ["10.10.0.3"]
+    assert ips("--provider", "dual.default") == ["10.20.0.2", "fd00:20::2"]
+    assert ips("--pod", "web-1", "--provider", PROVIDER) == ["10.10.0.2"]
+    table = ctl.run("leases", "--subnet", "net1").stdout
+    assert "prod/db-0" in table and "10.10.0.5" in table
+
+
+def test_lease_show_finds_the_subnet_of_an_address(ctl: Ctl, populated: Any) -> None:
+    shown = ctl.json("lease", "show", "fd00:20:0::2")
+    assert shown["subnet"] == "dual"
+    assert (shown["namespace"], shown["pod"]) == ("default", "web-0")
+    assert sorted(shown["attachment_ips"]) == ["10.20.0.2", "fd00:20::2"]
+    text = ctl.run("lease", "show", "10.10.0.5").stdout
+    assert "default/web-0" in text and "net1" in text
+
+
+def test_lease_show_of_a_free_or_bad_address(ctl: Ctl, populated: Any) -> None:
+    free = ctl.run("lease", "show", "10.10.0.77")
+    assert free.returncode == 1
+    assert "10.10.0.77 is not leased" in free.stderr and "net1 (10.10.0.0/24)" in free.stderr
+    bad = ctl.run("lease", "show", "10.10.0.300")
+    assert bad.returncode == 2
+    assert "not an IP address" in bad.stderr
+
+
+def test_release_frees_every_address_of_the_nic(ctl: Ctl, populated: Any) -> None:
+    done = ctl.run("release", "10.20.0.2", "--force", "--no-kube")
+    assert done.returncode == 0, done.stderr
+    assert "released 10.20.0.2,fd00:20::2" in done.stdout
+    usage = {(s["subnet"], s["family"]): s["used"] for s in ctl.json("usage")["subnets"]}
+    assert usage[("dual", 4)] == 0 and usage[("dual", 6)] == 0
+    assert ctl.run("lease", "show", "fd00:20::2").returncode == 1
+    assert ctl.json("audit", "--no-kube")["ok"] is True
+
+
+def test_release_without_a_reachable_apiserver_refuses_unless_forced(
+    ctl: Ctl, populated: Any, tmp_path: Path
+) -> None:
+    missing = Ctl(ctl.endpoint, ctl.prefix, kubeconfig=str(tmp_path / "no-such-kubeconfig"))
+    done = missing.run("release", "10.10.0.5")
+    assert done.returncode == 3
+    assert "kubeconfig" in done.stderr
+    assert ctl.json("lease", "show", "10.10.0.5")["pod"] == "web-0"
+
+
+def test_backup_then_restore_into_an_empty_prefix_reproduces_usage_and_audit(
+    ctl: Ctl, populated: Any, tmp_path: Path
+) -> None:
+    backup = tmp_path / "backup.json"
+    assert ctl.run("backup", "-o", str(backup)).returncode == 0
+    doc = json.loads(backup.read_text())
+    assert doc["format"] == "nicpool-backup" and doc["version"] == 1
+    spec = next(e for e in doc["keys"] if e["key"] == "subnets/net1/spec")
+    assert spec["json"]["cidrBlock"] == "10.10.0.0/24"  # readable, not base64
+
+    copy = ctl.with_prefix(ctl.prefix.replace("/v1/", "/restored/v1/"))
+    done = copy.run("restore", str(backup))
+    assert done.returncode == 0, done.stderr
+    assert f"restored {len(doc['keys'])} keys" in done.stdout
+    assert copy.json("usage") == ctl.json("usage")
+    assert copy.run("usage").stdout == ctl.run("usage").stdout
+    assert copy.json("audit", "--no-kube") == ctl.json("audit", "--no-kube")
+    assert copy.json("leases") == ctl.json("leases")
+
+
+def test_restore_refuses_a_prefix_that_holds_anything(
+    ctl: Ctl, populated: Any, tmp_path: Path
+) -> None:
+    backup = tmp_path / "backup.json"
+    backup.write_text(ctl.run("backup").stdout)
+    before = ctl.json("leases")
+    done = ctl.run("restore", str(backup))
+    assert done.returncode == 1
+    assert "refusing to restore" in done.stderr and "empty prefix" in done.stderr
+    assert ctl.json("leases") == before
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("not json", "Expecting value"),
+        ('{"format": "something-else"}', "not a nicpool backup"),
+        ('{"format": "nicpool-backup", "version": 99}', "version 99"),
+        (
+            '{"format": "nicpool-backup", "version": 1, "store_format": "1",'
+            ' "keys": [{"key": "/abs", "text": "x"}]}',
+            "bad key entry",
+        ),
+        (
+            '{"format": "nicpool-backup", "version": 1, "store_format": "1",'
+            ' "keys": [{"key": "format", "base64": "***"}]}',
+            "bad value for key",
+        ),
+    ],
+)
+def test_restore_rejects_a_bad_document_and_writes_nothing(
+    ctl: Ctl, client: EtcdClient, tmp_path: Path, document: str, message: str
+) -> None:
+    done = ctl.run("restore", "-", stdin=document)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert client.count_prefix(ctl.prefix) == 0
+
+
+def test_unreachable_etcd_is_exit_3_with_a_message(tmp_path: Path) -> None:
+    done = Ctl("http://127.0.0.1:9", "/nicpool/v1/").run("usage")
+    assert done.returncode == 3
+    assert "unavailable" in done.stderr
