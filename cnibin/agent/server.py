@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import socketserver
 import stat
 import time
@@ -144,8 +145,18 @@ class AgentServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
 
 def _prepare(path: Path) -> None:
+    """Create the parent; replace a stale socket, never a live one or a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists() or path.is_symlink():
-        if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise FileExistsError(f"{path} exists and is not a socket; refusing to replace it")
-        path.unlink()
+    if not (path.exists() or path.is_symlink()):
+        return
+    if not stat.S_ISSOCK(path.lstat().st_mode):
+        raise FileExistsError(f"{path} exists and is not a socket; refusing to replace it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink()  # nobody listens: left over from a previous run
+    else:
+        raise FileExistsError(f"another process is serving {path}")
+    finally:
+        probe.close()

@@ -205,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"timing {args.iterations} ADDs of each (+{args.warmup} warm-up)", file=sys.stderr
             )
             samples = run_samples(kube_ovn, agent.socket, workdir, args.iterations, args.warmup)
+        shutil.rmtree(agent.workdir, ignore_errors=True)
     finally:
         etcd.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
