@@ -38,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,30 +88,50 @@ def store_revision(client: EtcdClient) -> int:
 # -- 1. raw CAS ---------------------------------------------------------------
 
 
-def raw_cas(client: EtcdClient, seconds: float) -> dict[str, float]:
-    """Sequential single-key CAS transactions for ``seconds``; returns rate and latency."""
-    key = f"{PREFIX}raw-cas"
-    revision = Revision(client.put(key, b"0"))
-    latencies: list[float] = []
-    started = time.perf_counter()
-    deadline = started + seconds
-    next_report = started + 1.0
-    while (now := time.perf_counter()) < deadline:
-        outcome = client.txn([ModRevisionIs(key, revision)], [Put(key, str(now).encode())])
-        if not outcome.succeeded:
-            raise RuntimeError("raw CAS lost a race on a key nobody else writes")
-        revision = outcome.revision
-        latencies.append((time.perf_counter() - now) * 1000)
-        if now >= next_report:
-            progress(f"raw CAS: {len(latencies)} txns")
-            next_report += 1.0
-    elapsed = time.perf_counter() - started
-    return {
-        "raw_cas_per_s": len(latencies) / elapsed,
-        "raw_cas_p50_ms": percentile(latencies, 50),
-        "raw_cas_p99_ms": percentile(latencies, 99),
-        "raw_cas_txns": len(latencies),
-    }
+@dataclass
+class Samples:
+    """Latencies (ms) and the wall time they were taken in, summed over rounds."""
+
+    latencies: list[float] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+class RawCas:
+    """Sequential single-key CAS transactions, the unit the store is measured in."""
+
+    def __init__(self, client: EtcdClient) -> None:
+        self.client = client
+        self.key = f"{PREFIX}raw-cas"
+        self.revision = Revision(client.put(self.key, b"0"))
+        self.samples = Samples()
+
+    def round(self, seconds: float) -> float:
+        """Run for ``seconds``; returns this round's rate."""
+        count = len(self.samples.latencies)
+        started = time.perf_counter()
+        deadline = started + seconds
+        while (now := time.perf_counter()) < deadline:
+            outcome = self.client.txn(
+                [ModRevisionIs(self.key, self.revision)], [Put(self.key, str(now).encode())]
+            )
+            if not outcome.succeeded:
+                raise RuntimeError("raw CAS lost a race on a key nobody else writes")
+            self.revision = outcome.revision
+            self.samples.latencies.append((time.perf_counter() - now) * 1000)
+        elapsed = time.perf_counter() - started
+        self.samples.elapsed += elapsed
+        return (len(self.samples.latencies) - count) / elapsed
+
+    def result(self) -> dict[str, float]:
+        return {
+            "raw_cas_per_s": self.samples.rate(),
+            "raw_cas_p50_ms": percentile(self.samples.latencies, 50),
+            "raw_cas_p99_ms": percentile(self.samples.latencies, 99),
+            "raw_cas_txns": len(self.samples.latencies),
+        }
 
 
 # -- 2. allocations with group commit -------------------------------------------
@@ -151,69 +172,87 @@ def allocate_one(ipam: Ipam, request: AllocationRequest) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def concurrent_allocations(
-    client: EtcdClient, etcd_pid: int, threads: int, seconds: float, profile: bool
-) -> dict[str, Any]:
+class ConcurrentAllocations:
+    """``threads`` allocator threads sharing one Ipam on one /16, run in rounds."""
+
     prefix = f"{PREFIX}alloc/"
-    register(client, prefix, "bench16", SIZES["ipv4_16"])
-    ipam = Ipam(client, prefix)
-    names = Names("pod")
-    for _ in range(20):  # warm-up: channel, spec and chunk caches
-        allocate_one(ipam, names.request("bench16"))
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    revision_before = store_revision(client)
-    stop = threading.Event()
+    subnet = "bench16"
 
-    profilers: list[cProfile.Profile] = []
+    def __init__(self, client: EtcdClient, etcd_pid: int, threads: int, profile: bool) -> None:
+        self.client = client
+        self.etcd_pid = etcd_pid
+        self.threads = threads
+        self.profile = profile
+        register(client, self.prefix, self.subnet, SIZES["ipv4_16"])
+        self.ipam = Ipam(client, self.prefix)
+        self.names = Names("pod")
+        for _ in range(20):  # warm-up: channel, spec and chunk caches
+            allocate_one(self.ipam, self.names.request(self.subnet))
+        self.samples = Samples()
+        self.txns = 0
+        self.cpu = 0.0
+        self.etcd_cpu = 0.0
+        self.profilers: list[cProfile.Profile] = []
 
-    def work(index: int) -> None:
+    def _work(self, latencies: list[float], stop: threading.Event) -> None:
         # cProfile sees only the thread that enables it: one profiler per thread,
         # timing CPU (thread_time) so waits for etcd and the subnet lock do not show.
-        profiler = cProfile.Profile(time.thread_time) if profile else None
+        profiler = cProfile.Profile(time.thread_time) if self.profile else None
         if profiler is not None:
-            profilers.append(profiler)
+            self.profilers.append(profiler)
             profiler.enable()
         while not stop.is_set():
-            latencies[index].append(allocate_one(ipam, names.request("bench16")))
+            latencies.append(allocate_one(self.ipam, self.names.request(self.subnet)))
         if profiler is not None:
             profiler.disable()
 
-    cpu_before = time.process_time()
-    etcd_cpu_before = etcd_cpu_seconds(etcd_pid)
-    started = time.perf_counter()
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    deadline = started + seconds
-    while time.perf_counter() < deadline:
-        time.sleep(min(1.0, max(0.0, deadline - time.perf_counter())))
-        progress(f"allocations ({threads} threads): {sum(map(len, latencies))}")
-    stop.set()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu_before
-    etcd_cpu = etcd_cpu_seconds(etcd_pid) - etcd_cpu_before
-    samples = [sample for per_thread in latencies for sample in per_thread]
-    txns = store_revision(client) - revision_before
-    result: dict[str, Any] = {
-        "allocs_per_s": len(samples) / elapsed,
-        "p50_ms": percentile(samples, 50),
-        "p99_ms": percentile(samples, 99),
-        "allocations": len(samples),
-        "allocation_txns": txns,
-        "allocs_per_txn": len(samples) / txns if txns else None,
-        "threads": threads,
-        "subnet": SIZES["ipv4_16"],
-        "bytes_per_1000_leases": bytes_per_1000_leases(client, prefix, "bench16"),
-        # Where the time goes: CPU seconds per wall second of the phase (2.0 = both cores).
-        "client_cpu_per_wall_s": cpu / elapsed,
-        "etcd_cpu_per_wall_s": etcd_cpu / elapsed,
-        "client_cpu_ms_per_alloc": cpu / len(samples) * 1000,
-    }
-    if profilers:
-        result["profile"] = profile_text(profilers)
-    return result
+    def round(self, seconds: float) -> float:
+        """Run the threads for ``seconds``; returns this round's allocation rate."""
+        per_thread: list[list[float]] = [[] for _ in range(self.threads)]
+        stop = threading.Event()
+        revision_before = store_revision(self.client)
+        cpu_before, etcd_cpu_before = time.process_time(), etcd_cpu_seconds(self.etcd_pid)
+        started = time.perf_counter()
+        workers = [
+            threading.Thread(target=self._work, args=(mine, stop), daemon=True)
+            for mine in per_thread
+        ]
+        for worker in workers:
+            worker.start()
+        time.sleep(seconds)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        elapsed = time.perf_counter() - started
+        self.cpu += time.process_time() - cpu_before
+        self.etcd_cpu += etcd_cpu_seconds(self.etcd_pid) - etcd_cpu_before
+        self.txns += store_revision(self.client) - revision_before
+        self.samples.elapsed += elapsed
+        done = [sample for mine in per_thread for sample in mine]
+        self.samples.latencies += done
+        return len(done) / elapsed
+
+    def result(self) -> dict[str, Any]:
+        samples = self.samples
+        count = len(samples.latencies)
+        result: dict[str, Any] = {
+            "allocs_per_s": samples.rate(),
+            "p50_ms": percentile(samples.latencies, 50),
+            "p99_ms": percentile(samples.latencies, 99),
+            "allocations": count,
+            "allocation_txns": self.txns,
+            "allocs_per_txn": count / self.txns if self.txns else None,
+            "threads": self.threads,
+            "subnet": SIZES["ipv4_16"],
+            "bytes_per_1000_leases": bytes_per_1000_leases(self.client, self.prefix, self.subnet),
+            # Where the time goes: CPU seconds per wall second (2.0 = both cores busy).
+            "client_cpu_per_wall_s": self.cpu / samples.elapsed,
+            "etcd_cpu_per_wall_s": self.etcd_cpu / samples.elapsed,
+            "client_cpu_ms_per_alloc": self.cpu / count * 1000,
+        }
+        if self.profilers:
+            result["profile"] = profile_text(self.profilers)
+        return result
 
 
 def etcd_cpu_seconds(pid: int) -> float:
@@ -278,6 +317,7 @@ def print_table(result: dict[str, Any]) -> None:
         ),
         (f"allocs/s (one /16, {result['threads']} threads)", f"{result['allocs_per_s']:.0f}"),
         ("ratio allocs/s : raw CAS/s (goal >= 1.0)", f"{result['ratio']:.2f}"),
+        ("ratio per round", ", ".join(f"{r:.2f}" for r in result["round_ratios"])),
         ("allocations per etcd txn", f"{result['allocs_per_txn']:.2f}"),
         ("alloc p50 / p99 ms", f"{result['p50_ms']:.2f} / {result['p99_ms']:.2f}"),
     ]
@@ -297,36 +337,57 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"| {name:{width}} | {value} |")
 
 
+def measure(args: argparse.Namespace, client: EtcdClient, etcd_pid: int) -> dict[str, Any]:
+    """Raw CAS and allocation rounds, interleaved so both see the same machine load."""
+    cas = RawCas(client)
+    alloc = ConcurrentAllocations(client, etcd_pid, args.threads, args.profile)
+    slice_s = args.seconds / args.rounds
+    round_ratios = []
+    for number in range(1, args.rounds + 1):
+        cas_rate = cas.round(slice_s)
+        alloc_rate = alloc.round(slice_s)
+        round_ratios.append(round(alloc_rate / cas_rate, 3))
+        progress(
+            f"round {number}/{args.rounds}: raw CAS {cas_rate:.0f}/s, "
+            f"allocations {alloc_rate:.0f}/s ({args.threads} threads), "
+            f"ratio {alloc_rate / cas_rate:.2f}"
+        )
+    result = {**cas.result(), **alloc.result()}
+    result["ratio"] = result["allocs_per_s"] / result["raw_cas_per_s"]
+    result["round_ratios"] = round_ratios
+    return result
+
+
 def run(args: argparse.Namespace, binary: Path) -> dict[str, Any]:
     etcd = EtcdServer(binary=binary, fsync=True)
     progress(f"starting etcd {binary} with fsync")
     etcd.start()
+    assert etcd.process is not None
     client = EtcdClient(EtcdSettings(endpoints=(etcd.endpoint,), prefix=PREFIX))
     try:
-        progress(f"raw CAS for {args.seconds:.0f} s")
-        cas = raw_cas(client, args.seconds)
-        progress(f"allocations for {args.seconds:.0f} s with {args.threads} threads")
-        assert etcd.process is not None
-        alloc = concurrent_allocations(
-            client, etcd.process.pid, args.threads, args.seconds, args.profile
+        progress(
+            f"raw CAS vs allocations: {args.rounds} rounds of {args.seconds / args.rounds:.1f} s "
+            "each"
         )
+        throughput = measure(args, client, etcd.process.pid)
         progress(f"latency by subnet size, {args.size_samples} allocations each")
         sizes = latency_by_size(client, args.size_samples)
     finally:
         client.close()
         etcd.destroy()
-    ratio = alloc["allocs_per_s"] / cas["raw_cas_per_s"]
     return {
-        **cas,
-        **alloc,
-        "ratio": ratio,
+        **throughput,
         "goal": "ratio >= 1.0",
-        "goal_met": ratio >= 1.0,
+        "goal_met": throughput["ratio"] >= 1.0,
         "latency_by_size": sizes,
         "etcd_version": etcd_version(binary),
         "etcd_binary": str(binary),
         "fsync": True,
-        "machine": {"cpus": _cpus(), "python": platform.python_version()},
+        "machine": {
+            "cpus": _cpus(),
+            "python": platform.python_version(),
+            "load_average_1m": os.getloadavg()[0],
+        },
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 
@@ -337,7 +398,10 @@ def _cpus() -> int | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.store", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=8.0, help="per throughput phase")
+    parser.add_argument(
+        "--seconds", type=float, default=12.0, help="per throughput phase, over all rounds"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="raw CAS/allocation alternations")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--size-samples", type=int, default=200)
     parser.add_argument("--profile", action="store_true", help="cProfile the allocation phase")
