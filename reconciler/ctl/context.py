@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from reconciler.kube.client import KubeClient
-from reconciler.kube.config import kube_client
 from store.config import EtcdSettings, etcd_settings_from_args
 from store.etcd import EtcdClient, connect
 
@@ -57,6 +56,10 @@ class Context:
 
     def kube(self) -> KubeClient:
         if self._kube is None:
+            # Imported here: the Kubernetes client costs a second at start-up,
+            # and most commands never talk to the apiserver.
+            from reconciler.kube.config import kube_client
+
             try:
                 self._kube = kube_client(self.args.kubeconfig or None)
             except Exception as exc:  # the kubeconfig loader raises several kinds
