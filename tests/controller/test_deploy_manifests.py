@@ -8,6 +8,8 @@ ServiceMonitor finds both metrics Services.
 
 from __future__ import annotations
 
+import argparse
+import re
 import shutil
 import subprocess
 import time
@@ -28,14 +30,23 @@ DEPLOY = REPO / "ops" / "deploy"
 NAMESPACE = "nicpool-system"
 
 
+def kubectl_binary() -> str:
+    found = shutil.which("kubectl")
+    if found is None:
+        missing("kubectl", "install kubectl (it renders ops/deploy with its built-in kustomize)")
+    assert found is not None
+    return found
+
+
+def kubectl(control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [kubectl_binary(), f"--kubeconfig={control_plane.kubeconfig}", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+
+
 def kustomize(directory: Path) -> list[dict[str, Any]]:
     """Render a kustomization the way `kubectl apply -k` would."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        missing("kubectl", "install kubectl (it renders ops/deploy with its built-in kustomize)")
-    result = subprocess.run(
-        [str(kubectl), "kustomize", str(directory)], capture_output=True, text=True, check=False
-    )
+    command = [kubectl_binary(), "kustomize", str(directory)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -149,6 +160,51 @@ class TestControllerDeployment:
         assert {a.split("=")[0] for a in args} == {
             "--metrics-addr", "--etcd-cacert", "--etcd-cert", "--etcd-key",
         }  # fmt: skip
+
+
+class TestEtcdConnection:
+    @pytest.mark.parametrize(
+        ("kind", "name"), [("Deployment", "controller"), ("DaemonSet", "agent")]
+    )
+    def test_process_would_reach_the_configured_etcd_over_mutual_tls(
+        self, base: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch, kind: str, name: str
+    ) -> None:
+        """Feed the manifest's env and args to nicpool's own etcd flag parser."""
+        from store.config import add_etcd_arguments, etcd_settings_from_args
+
+        (config,) = by_kind(base, "ConfigMap")
+        (workload,) = by_kind(base, kind)
+        main = container(workload, name)
+        assert main["envFrom"] == [{"configMapRef": {"name": "nicpool-config"}}]
+        for variable, value in config["data"].items():
+            monkeypatch.setenv(variable, value)
+        parser = argparse.ArgumentParser()
+        add_etcd_arguments(parser)
+        settings = etcd_settings_from_args(parser.parse_known_args(main["args"])[0])
+        assert settings.endpoints == tuple(config["data"]["NICPOOL_ETCD_ENDPOINTS"].split(","))
+        assert all(endpoint.startswith("https://") for endpoint in settings.endpoints)
+        (mount,) = [m for m in main["volumeMounts"] if m["name"] == "etcd-client"]
+        files = (settings.cacert, settings.cert, settings.key)
+        assert files == tuple(f"{mount['mountPath']}/{f}" for f in ("ca.crt", "tls.crt", "tls.key"))
+
+
+class TestKubectl:
+    def test_apply_k_dry_run_server_accepts_the_base(self, control_plane: ControlPlane) -> None:
+        result = kubectl(control_plane, "apply", "-k", str(DEPLOY), "--dry-run=server")
+        assert result.returncode == 0, result.stderr
+        applied = re.search(
+            r"deployment.apps/nicpool-controller \w+ \(server dry run\)", result.stdout
+        )
+        assert applied is not None, result.stdout
+        assert "would violate PodSecurity" not in result.stderr, result.stderr
+
+    def test_monitoring_overlay_needs_the_prometheus_operator(
+        self, control_plane: ControlPlane
+    ) -> None:
+        overlay = DEPLOY / "overlays" / "with-monitoring"
+        result = kubectl(control_plane, "apply", "-k", str(overlay), "--dry-run=server")
+        assert result.returncode != 0
+        assert 'no matches for kind "ServiceMonitor"' in result.stderr
 
 
 class TestAgentDaemonSet:
