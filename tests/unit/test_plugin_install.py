@@ -41,8 +41,41 @@ def test_installed_plugin_is_one_isolated_executable_file(tmp_path: Path) -> Non
 def test_install_replaces_an_existing_plugin_and_leaves_no_temp_files(tmp_path: Path) -> None:
     (tmp_path / "kube-ovn").write_text("previous plugin")
     assert main(["--cni-bin-dir", str(tmp_path), "--python", sys.executable]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["kube-ovn"]
+    tag = sys.implementation.cache_tag
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".kube-ovn.{tag}.pyc", "kube-ovn"]
     assert "previous plugin" not in (tmp_path / "kube-ovn").read_text()
+
+
+def version_of(path: Path) -> dict[str, object]:
+    done = subprocess.run(
+        [str(path)], input=b"{}", env={"CNI_COMMAND": "VERSION"}, capture_output=True, check=True
+    )
+    return dict(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize("cache", [b"garbage", None])
+def test_a_corrupt_or_missing_compiled_cache_is_rebuilt(
+    tmp_path: Path, cache: bytes | None
+) -> None:
+    path = install_plugin(tmp_path, python=sys.executable)
+    cached = tmp_path / f".kube-ovn.{sys.implementation.cache_tag}.pyc"
+    assert cached.exists()
+    if cache is None:
+        cached.unlink()
+    else:
+        cached.write_bytes(cache)
+    assert version_of(path)["cniVersion"] == "1.1.0"
+    assert cached.read_bytes() != cache
+    assert cached.exists()
+
+
+def test_a_cache_of_another_plugin_version_is_not_used(tmp_path: Path) -> None:
+    path = install_plugin(tmp_path, python=sys.executable)
+    cached = tmp_path / f".kube-ovn.{sys.implementation.cache_tag}.pyc"
+    old = cached.read_bytes()
+    path.write_text(path.read_text().replace('"1.1.0")', '"1.1.0", "9.9.9")', 1))
+    assert "9.9.9" in version_of(path)["supportedVersions"]  # type: ignore[operator]
+    assert cached.read_bytes() != old
 
 
 @pytest.mark.parametrize(
