@@ -98,6 +98,25 @@ def watch_pods(w: World, client: Any) -> None:
     assert w.pod in names
 
 
+def watch_everything_else(w: World, client: Any) -> None:
+    """The controller also watches subnets, IPs, pools, NADs and workload owners."""
+    custom, apps = CustomObjectsApi(client), AppsV1Api(client)
+    listers = [
+        (custom.list_cluster_custom_object, (*KUBEOVN, "subnets")),
+        (custom.list_cluster_custom_object, (*KUBEOVN, "ips")),
+        (custom.list_cluster_custom_object, (*KUBEOVN, "ippools")),
+        (custom.list_cluster_custom_object, NAD),
+        (apps.list_stateful_set_for_all_namespaces, ()),
+        (apps.list_deployment_for_all_namespaces, ()),
+        (apps.list_replica_set_for_all_namespaces, ()),
+    ]
+    seen = set()
+    for lister, args in listers:
+        for event in watch.Watch().stream(lister, *args, timeout_seconds=1):
+            seen.add(str(event["type"]))
+    assert "ADDED" in seen  # at least the subnet and pool the admin created
+
+
 def annotate_pod(w: World, client: Any) -> None:
     key = "macvlan.default.kubernetes.io/allocated"
     patch = {"metadata": {"annotations": {key: "true"}}}
@@ -206,6 +225,7 @@ Action = Callable[[World, Any], Any]
 CONTROLLER_MAY: dict[str, Action] = {
     "list pods": lambda w, c: CoreV1Api(c).list_pod_for_all_namespaces(),
     "watch pods": watch_pods,
+    "watch subnets, ips, ippools, NADs, workloads": watch_everything_else,
     "get a pod": get_pod,
     "patch pod annotations": annotate_pod,
     "create core events": core_event,
