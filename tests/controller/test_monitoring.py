@@ -29,6 +29,8 @@ import http.client
 import json
 import re
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -49,6 +51,7 @@ from tests.support.etcd import EtcdServer
 from tests.support.kube import ControlPlane
 from tests.support.prometheus import (
     MONITORING,
+    REPO,
     Expression,
     PrometheusServer,
     ScrapeJob,
@@ -168,6 +171,24 @@ def test_every_alert_tells_the_operator_what_and_what_next() -> None:
         assert {"summary", "description", "runbook"} <= set(alert["annotations"]), name
         assert f"README.md#{name.lower()}" in alert["annotations"]["runbook"], name
         assert re.search(rf"^### {name}$", runbook, re.MULTILINE), f"{name}: no runbook section"
+
+
+def test_runbooks_name_only_real_nicpoolctl_commands_and_flags() -> None:
+    texts = [(MONITORING / "README.md").read_text()]
+    texts += [str(alert["annotations"]) for alert in ALERTS]
+    mentions = set(re.findall(r"nicpoolctl ([a-z]+)((?: --[a-z-]+)*)", "\n".join(texts)))
+    assert mentions, "the runbooks name no nicpoolctl command"
+    for command, flags in mentions:
+        done = subprocess.run(
+            [sys.executable, "-m", "reconciler.ctl.main", command, "--help"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, f"nicpoolctl {command}: {done.stderr}"
+        for flag in flags.split():
+            assert flag in done.stdout, f"nicpoolctl {command} has no {flag}"
 
 
 def test_dashboard_shows_every_metric_of_the_contract_through_variables() -> None:
