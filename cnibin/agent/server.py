@@ -99,12 +99,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, verb: str, answer: Answer, started: float | None = None) -> None:
         payload = b"" if answer.body is None else json.dumps(answer.body).encode()
-        self.send_response(answer.status)
-        if payload:
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(answer.status)
+            if payload:
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The plugin gave up (its own timeout, or kubelet killed it): not our failure.
+            self.close_connection = True
+            log.info("%s %s: the client left before the %d answer", verb, self.path, answer.status)
+            metrics.ERRORS.labels(reason="ClientGone").inc()
         if started is not None:
             metrics.REQUEST_SECONDS.labels(verb=verb).observe(time.monotonic() - started)
         if verb == "add" and answer.status in (200, 504):

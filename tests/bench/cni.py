@@ -165,6 +165,7 @@ def summarize(samples: dict[str, list[float]], iterations: int) -> dict[str, Any
         "kernel": platform.release(),
     }
     result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    result["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     return result
 
 
@@ -205,7 +206,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"timing {args.iterations} ADDs of each (+{args.warmup} warm-up)", file=sys.stderr
             )
             samples = run_samples(kube_ovn, agent.socket, workdir, args.iterations, args.warmup)
-        shutil.rmtree(agent.workdir, ignore_errors=True)
     finally:
         etcd.destroy()
         shutil.rmtree(workdir, ignore_errors=True)

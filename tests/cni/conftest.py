@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -91,7 +90,6 @@ def agent(etcd_server: EtcdServer, etcd_prefix: str) -> Iterator[AgentProcess]:
     """The real agent process; short lease wait so 'no lease' tests end quickly."""
     with AgentProcess(etcd_server.endpoint, etcd_prefix, lease_wait=2.0) as process:
         yield process
-    shutil.rmtree(process.workdir, ignore_errors=True)
 
 
 class Leases:

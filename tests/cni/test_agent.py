@@ -156,3 +156,20 @@ def test_metrics_count_requests_waits_and_errors(agent: AgentProcess, leases: Le
     assert 'nicpool_cni_errors_total{reason="BadRequest"} 1.0' in text
     assert 'nicpool_cni_errors_total{reason="NoLease"} 1.0' in text
     assert "nicpool_cni_wait_seconds_count 1.0" in text
+
+
+def test_a_plugin_that_gives_up_while_waiting_does_not_disturb_the_agent(
+    agent: AgentProcess, leases: Leases
+) -> None:
+    payload = json.dumps(ADD).encode()
+    head = f"POST /api/v1/add HTTP/1.1\r\nHost: x\r\nContent-Length: {len(payload)}\r\n\r\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(agent.socket))
+        sock.sendall(head.encode() + payload)
+    # The agent answers that request after its 2 s wait, to nobody.
+    time.sleep(2.5)
+    leases.seed_subnet()
+    leases.allocate("samplepod", "macvlan.default")
+    assert post(agent.socket, "/api/v1/add", ADD)[0] == 200
+    assert 'nicpool_cni_errors_total{reason="ClientGone"} 1.0' in agent.metrics()
+    assert "Traceback" not in agent.log_text()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -193,6 +194,7 @@ class AgentProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def install_plugin(bin_dir: Path) -> Path:
