@@ -140,7 +140,12 @@ def _bitmaps(etcd: EtcdSnapshot) -> tuple[list[Finding], list[Finding]]:
 
 
 def _records(etcd: EtcdSnapshot) -> Iterator[Finding]:
-    keys = etcd.keys
+    yield from _leases_vs_attachments(etcd)
+    yield from _attachments_vs_leases(etcd)
+    yield from _mac_index(etcd)
+
+
+def _leases_vs_attachments(etcd: EtcdSnapshot) -> Iterator[Finding]:
     for (subnet, ip), lease in sorted(etcd.leases.items()):
         att = etcd.attachments.get(lease.owner)
         if att is None or att.subnet != subnet or ip not in {i.ip for i in att.ips}:
@@ -150,12 +155,15 @@ def _records(etcd: EtcdSnapshot) -> Iterator[Finding]:
                 "owner": str(lease.owner),
                 "problem": "lease without an attachment holding this address",
             }
+
+
+def _attachments_vs_leases(etcd: EtcdSnapshot) -> Iterator[Finding]:
     shared = _shared_addresses(etcd)
     for ref, att in sorted(etcd.attachments.items()):
         for leased in att.ips:
-            held = etcd.leases.get((att.subnet, leased.ip))
             if (att.subnet, leased.ip) in shared:
                 continue  # reported once, as a duplicate
+            held = etcd.leases.get((att.subnet, leased.ip))
             if held is None or held.owner != ref:
                 yield {
                     "subnet": att.subnet,
@@ -165,6 +173,11 @@ def _records(etcd: EtcdSnapshot) -> Iterator[Finding]:
                     if held is None
                     else f"lease names {held.owner} instead",
                 }
+
+
+def _mac_index(etcd: EtcdSnapshot) -> Iterator[Finding]:
+    keys = etcd.keys
+    for ref, att in sorted(etcd.attachments.items()):
         holder = etcd.macs.get((att.subnet, att.mac))
         if holder != keys.attachment(ref):
             yield {

@@ -156,3 +156,18 @@ def test_an_unreadable_record_is_reported_not_fatal(
     report = ctl.json("audit", "--no-kube", expect=1)
     [finding] = only(report, "unreadable")
     assert finding["key"] == f"attachments/default/broken/{PROVIDER}"
+
+
+def test_restore_reproduces_the_findings_of_a_damaged_store(
+    ctl: Ctl, store: EtcdClient, etcd_prefix: str
+) -> None:
+    set_bit(store, etcd_prefix, "10.30.0.99", value=True)
+    set_bit(store, etcd_prefix, "10.30.0.11", value=False)
+    backup = ctl.run("backup")
+    assert backup.returncode == 0
+    copy = ctl.with_prefix(etcd_prefix.replace("/v1/", "/copy/v1/"))
+    assert copy.run("restore", "-", stdin=backup.stdout).returncode == 0
+    original = ctl.json("audit", "--no-kube", expect=1)
+    assert original["bits_without_leases"] and original["leases_without_bits"]
+    assert copy.json("audit", "--no-kube", expect=1) == original
+    assert copy.json("usage") == ctl.json("usage")
