@@ -129,3 +129,16 @@ def test_del_succeeds_when_the_agent_and_the_netns_are_gone(
     ip("netns", "del", run.pod.name)
     gone = run("DEL", seed_config())
     assert gone.ok, gone.stdout + gone.stderr
+
+
+def test_dual_stack_lease_puts_both_families_on_net1(run: Runner, leases: Leases) -> None:
+    leases.subnet("dual", "172.18.0.0/24,fd00:18::/120", "macvlan.default", "172.18.0.1,fd00:18::1")
+    att = leases.allocate("samplepod", "macvlan.default", subnet="dual", default_route=True)
+    added = run("ADD", seed_config("1.0.0"))
+    assert added.ok, added.stdout + added.stderr
+    v4 = next(i.ip for i in att.ips if i.family == 4)
+    v6 = next(i.ip for i in att.ips if i.family == 6)
+    assert f"{v4}/24" in run.pod.addresses("net1")
+    assert f"{v6}/120" in run.pod.addresses("net1")
+    assert [r["gw"] for r in added.doc["routes"]] == ["172.18.0.1", "fd00:18::1"]
+    assert run("DEL", seed_config("1.0.0")).ok
