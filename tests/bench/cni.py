@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cnibin import plugin
 from cnibin.install import install_plugin
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
@@ -142,12 +143,40 @@ def run_samples(
     return samples
 
 
+def agent_roundtrips(socket: Path, iterations: int) -> list[float]:
+    """The agent's share: one ADD request over the socket (and one etcd read), no exec."""
+    request = {
+        "pod_name": "samplepod",
+        "pod_namespace": "default",
+        "container_id": "bench",
+        "net_ns": "/var/run/netns/bench",
+        "if_name": "net1",
+        "provider": "macvlan.default",
+        "routes": [],
+        "pod_uid": "bench-uid",
+    }
+    samples = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        status, _ = plugin.http_unix(str(socket), "POST", "/api/v1/add", request, 30)
+        samples.append((time.perf_counter() - started) * 1000)
+        if status != 200:
+            raise RuntimeError(f"agent answered {status}")
+    return samples
+
+
+KEYS = {
+    "kube_ovn": "kube_ovn_add",
+    "host_local": "host_local_add",
+    "python": "python_IS_pass",
+    "agent": "agent_roundtrip",
+}
+
+
 def summarize(samples: dict[str, list[float]], iterations: int) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, values in samples.items():
-        key = {"kube_ovn": "kube_ovn_add", "host_local": "host_local_add"}.get(
-            name, "python_IS_pass"
-        )
+        key = KEYS[name]
         result[f"{key}_p50_ms"] = round(percentile(values, 50), 2)
         result[f"{key}_p99_ms"] = round(percentile(values, 99), 2)
     result["ratio_p50"] = round(result["kube_ovn_add_p50_ms"] / result["host_local_add_p50_ms"], 2)
@@ -174,6 +203,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("kube-ovn ADD (allocated lease)", "kube_ovn_add"),
         ("host-local ADD", "host_local_add"),
         ("python3 -I -S -c pass", "python_IS_pass"),
+        ("agent round trip, no exec", "agent_roundtrip"),
     ]
     print(f"\n{'':34} {'p50 ms':>8} {'p99 ms':>8}")
     for label, key in rows:
@@ -206,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"timing {args.iterations} ADDs of each (+{args.warmup} warm-up)", file=sys.stderr
             )
             samples = run_samples(kube_ovn, agent.socket, workdir, args.iterations, args.warmup)
+            print("timing the agent's round trip alone", file=sys.stderr)
+            samples["agent"] = agent_roundtrips(agent.socket, args.iterations)
     finally:
         etcd.destroy()
         shutil.rmtree(workdir, ignore_errors=True)
