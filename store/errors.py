@@ -16,6 +16,8 @@ translated into these in ``store.etcd`` alone.
 
 from __future__ import annotations
 
+from store.core.ops import KeyValue
+
 
 class NicpoolError(Exception):
     """Base of every error nicpool raises on purpose."""
@@ -77,9 +79,17 @@ class TemporaryError(NicpoolError):
 
 
 class Conflict(TemporaryError):
-    """A compared revision moved: someone else wrote first. Re-read and retry."""
+    """A compared revision moved: someone else wrote first. Re-read and retry.
+
+    ``observed`` holds what the failed transaction read of the keys its
+    writer asked about (see ``store.guard``), so the retry needs no extra read.
+    """
 
     reason = "Conflict"
+
+    def __init__(self, message: str, *, observed: dict[str, KeyValue | None] | None = None) -> None:
+        super().__init__(message)
+        self.observed: dict[str, KeyValue | None] = observed or {}
 
 
 class Unavailable(TemporaryError):

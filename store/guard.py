@@ -18,20 +18,34 @@ from store.etcd import EtcdClient
 
 
 def guarded_txn(
-    client: EtcdClient, compares: Sequence[Compare], ops: Sequence[Op], fence: Fencing
+    client: EtcdClient,
+    compares: Sequence[Compare],
+    ops: Sequence[Op],
+    fence: Fencing,
+    *,
+    probes: Sequence[str] = (),
 ) -> Revision:
-    """Commit ``ops`` if ``compares`` and the fence hold; returns the commit revision."""
+    """Commit ``ops`` if ``compares`` and the fence hold; returns the commit revision.
+
+    ``probes`` are keys the caller assumed something about without reading
+    them first (optimism: usually right, and a read saved). When the
+    transaction fails, its failure branch reads them, and the ``Conflict``
+    carries what it found in ``observed`` (None for an absent key).
+    """
     failure: list[Op] = []
     if isinstance(fence, Fence):
         compares = [*compares, CreateRevisionIs(fence.key, fence.revision)]
         failure = [Get(fence.key)]
+    failure += [Get(key) for key in probes]
     outcome = client.txn(compares, ops, failure)
     if outcome.succeeded:
         return outcome.revision
+    gets = list(outcome.gets)
     if isinstance(fence, Fence):
-        current = outcome.gets[0] if outcome.gets else None
+        current = gets.pop(0)
         if current is None or current.create_revision != fence.revision:
             raise FencedOut(
                 f"leadership lost: {fence.key} no longer has create_revision {fence.revision}"
             )
-    raise Conflict("a compared revision moved; re-reading")
+    observed = dict(zip(probes, gets, strict=True))
+    raise Conflict("a compared revision moved; re-reading", observed=observed)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
 from store.core.keys import Keys
-from store.core.ops import MAX_TXN_OPS, Compare, Get, KeyValue, Op
+from store.core.ops import MAX_TXN_OPS, Compare, CreateRevisionIs, KeyValue, Op
 from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks, release_ops
 from store.core.records import Attachment, Lease, decode_attachment, decode_lease
 from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
@@ -106,11 +106,12 @@ class Ipam:
     def _commit_pending(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> None:
         with self._states_lock:
             batch, state.pending = state.pending, []
+        known: dict[str, KeyValue | None] = {}
         try:
             for attempt in retrying(f"allocate {subnet}"):
                 with attempt:
                     self._commit_batch(
-                        subnet, state, [s for s in batch if not s.done.is_set()], fence
+                        subnet, state, [s for s in batch if not s.done.is_set()], fence, known
                     )
         except BaseException as exc:  # FencedOut, exhausted retries: every waiter learns it
             for slot in batch:
@@ -121,10 +122,21 @@ class Ipam:
                 raise
 
     def _commit_batch(
-        self, subnet: SubnetName, state: _SubnetState, slots: list[_Slot], fence: Fencing
+        self,
+        subnet: SubnetName,
+        state: _SubnetState,
+        slots: list[_Slot],
+        fence: Fencing,
+        known: dict[str, KeyValue | None],
     ) -> None:
-        """Plan and commit ``slots`` in as few transactions as the op cap allows."""
-        existing, mac_holders = self._prefetch(slots)
+        """Plan and commit ``slots`` in as few transactions as the op cap allows.
+
+        Optimistic: the first attempt assumes no attachment or MAC index
+        exists for these requests (the common case) and reads nothing; the
+        transaction compares that assumption, and if it was wrong its
+        failure branch has read the truth into ``known`` for the retry.
+        """
+        existing, mac_holders = self._known_records(known)
         while slots:
             plan = self._new_plan(subnet, state, fence)
             planned: list[tuple[_Slot, Result]] = []
@@ -141,7 +153,11 @@ class Ipam:
                 except PermanentError as exc:
                     result = exc
                 planned.append((slot, result))
-            revision = self._commit(state, plan, fence)
+            try:
+                revision = self._commit(state, plan, fence)
+            except Conflict as exc:
+                known.update(exc.observed)
+                raise
             for slot, result in planned:
                 if isinstance(result, Attachment):
                     existing[result.ref] = Existing(result, revision)
@@ -154,18 +170,27 @@ class Ipam:
         compares, ops = plan.finish()
         if not ops:
             return Revision(0)
-        revision = self._txn(state, compares, ops, fence)
+        assumed_absent = [
+            c.key for c in compares if isinstance(c, CreateRevisionIs) and c.revision == 0
+        ]
+        revision = self._txn(state, compares, ops, fence, probes=assumed_absent)
         for key in plan.chunks.dirty:
             state.chunks[key] = (plan.chunks.touched[key][0], revision)
         state.cursors = dict(plan.cursors)
         return revision
 
     def _txn(
-        self, state: _SubnetState, compares: list[Compare], ops: list[Op], fence: Fencing
+        self,
+        state: _SubnetState,
+        compares: list[Compare],
+        ops: list[Op],
+        fence: Fencing,
+        *,
+        probes: Sequence[str] = (),
     ) -> Revision:
         """A guarded transaction; a failed one drops the subnet's cache."""
         try:
-            return guarded_txn(self.client, compares, ops, fence)
+            return guarded_txn(self.client, compares, ops, fence, probes=probes)
         except (Conflict, FencedOut):
             self._forget(state)
             raise
@@ -197,13 +222,15 @@ class Ipam:
             holder_of=self._holder_of_factory(subnet),
         )
 
-    def _prefetch(self, slots: list[_Slot]) -> tuple[dict[AttachmentRef, Existing], dict[str, str]]:
-        """Existing attachments and user-given MACs' holders, read in few round trips."""
-        keys: list[str] = [self.keys.attachment(s.request.ref) for s in slots]
-        keys += [self.keys.mac(s.request.subnet, s.request.mac) for s in slots if s.request.mac]
+    def _known_records(
+        self, known: dict[str, KeyValue | None]
+    ) -> tuple[dict[AttachmentRef, Existing], dict[str, str]]:
+        """Existing attachments and MAC holders among what a failed attempt read."""
         existing: dict[AttachmentRef, Existing] = {}
         mac_holders: dict[str, str] = {}
-        for kv in self._get_many(keys):
+        for kv in known.values():
+            if kv is None:
+                continue
             if kv.key.startswith(self.keys.attachments):
                 attachment = decode_attachment(kv.value)
                 existing[attachment.ref] = Existing(attachment, kv.mod_revision)
@@ -323,10 +350,3 @@ class Ipam:
             return f"pod {lease.owner.pod} ({lease.owner.provider})"
 
         return holder_of
-
-    def _get_many(self, keys: list[str]) -> list[KeyValue]:
-        found: list[KeyValue] = []
-        for start in range(0, len(keys), MAX_TXN_OPS):
-            outcome = self.client.txn([], [Get(k) for k in keys[start : start + MAX_TXN_OPS]])
-            found += [kv for kv in outcome.gets if kv is not None]
-        return found

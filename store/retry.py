@@ -43,7 +43,7 @@ def retrying(operation: str, *, deadline: float = 30.0, max_wait: float = 1.0) -
     return tenacity.Retrying(
         retry=tenacity.retry_if_exception_type(TemporaryError),
         stop=tenacity.stop_after_delay(deadline),
-        wait=tenacity.wait_exponential_jitter(initial=0.005, max=max_wait),
+        wait=tenacity.wait_exponential_jitter(multiplier=0.005, max=max_wait),
         before_sleep=before_sleep,
         reraise=True,
     )
