@@ -137,6 +137,10 @@ class Ipam:
         failure branch has read the truth into ``known`` for the retry.
         """
         existing, mac_holders = self._known_records(known)
+        for slot in slots:
+            if self._release_if_elsewhere(slot.request, existing.get(slot.request.ref), fence):
+                known[self.keys.attachment(slot.request.ref)] = None
+                del existing[slot.request.ref]
         while slots:
             plan = self._new_plan(subnet, state, fence)
             planned: list[tuple[_Slot, Result]] = []
@@ -145,8 +149,7 @@ class Ipam:
                 slot = slots.pop(0)
                 request = slot.request
                 try:
-                    holder = mac_holders.get(request.mac) if request.mac else None
-                    result: Result = plan.add(request, existing.get(request.ref), holder)
+                    result: Result = plan.add(request, existing.get(request.ref), mac_holders)
                 except Deferred:
                     deferred.append(slot)
                     continue
@@ -237,6 +240,34 @@ class Ipam:
             else:
                 mac_holders[kv.key.rsplit("/", 1)[1]] = kv.value.decode()
         return existing, mac_holders
+
+    def _release_if_elsewhere(
+        self, request: AllocationRequest, found: Existing | None, fence: Fencing
+    ) -> bool:
+        """A same-named predecessor's attachment in another subnet is freed there first.
+
+        That subnet's lock is not taken (another thread may hold it while
+        waiting for this one's): the release reads fresh state, commits with
+        its own compares, and drops that subnet's cache so its next writer
+        re-reads.
+        """
+        if found is None or found.attachment.subnet == request.subnet:
+            return False
+        if found.attachment.uid == request.uid:
+            return False  # idempotent: the pod already has its attachment
+        old = found.attachment
+        state = _SubnetState()
+        try:
+            plan = self._new_plan(old.subnet, state, fence)
+        except UnknownSubnet:
+            compare, deletes = release_ops(self.keys, old, found.mod_revision)
+            guarded_txn(self.client, [compare], deletes, fence)
+        else:
+            plan.release(old, found.mod_revision)
+            compares, ops = plan.finish()
+            guarded_txn(self.client, compares, ops, fence)
+        self._forget(self._state(old.subnet))
+        return True
 
     # -- release ----------------------------------------------------------
 

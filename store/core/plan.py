@@ -16,7 +16,7 @@ yet. If any of those moved, nothing is written and the caller re-reads.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 import netaddr
@@ -107,18 +107,26 @@ class BatchPlan:
         return max(len(self.compares), len(self.ops)) + extra
 
     def add(
-        self, request: AllocationRequest, existing: Existing | None, mac_holder: str | None
+        self,
+        request: AllocationRequest,
+        existing: Existing | None,
+        mac_holders: Mapping[str, str],
     ) -> Attachment:
         """Plan ``request``; raise a PermanentError (plan unchanged) when it cannot be met.
 
         An attachment of the same pod UID is returned as it is (allocation is
         idempotent). One left by an earlier pod of the same name is taken
         over when the request adopts it (StatefulSet retention), else freed
-        in this same transaction and replaced. Every choice is made before
-        anything is marked, so a refusal needs no rollback.
+        in this same transaction and replaced; the caller releases one that
+        lives in another subnet before planning. ``mac_holders`` maps MACs
+        known to be taken in this subnet to the attachment key holding them.
+        Every choice is made before anything is marked, so a refusal needs
+        no rollback.
         """
         if existing is not None and existing.attachment.uid == request.uid:
             return existing.attachment
+        if existing is not None and existing.attachment.subnet != self.spec.name:
+            raise ValueError(f"{request.ref}: release its attachment in another subnet first")
         if request.ref in self._refs or (existing is not None and not request.adopt and self.ops):
             # etcd refuses a transaction that writes one key twice; a
             # replacement frees keys others might take, so it goes alone.
@@ -126,7 +134,7 @@ class BatchPlan:
         if existing is not None and request.adopt:
             attachment = self._rebind(request, existing)
         else:
-            attachment = self._allocate(request, existing, mac_holder)
+            attachment = self._allocate(request, existing, mac_holders)
             self.closed = existing is not None
         self._refs.add(request.ref)
         return attachment
@@ -155,12 +163,9 @@ class BatchPlan:
     # -- one request ------------------------------------------------------
 
     def _allocate(
-        self, request: AllocationRequest, replacing: Existing | None, mac_holder: str | None
+        self, request: AllocationRequest, replacing: Existing | None, mac_holders: Mapping[str, str]
     ) -> Attachment:
-        att_key = self.keys.attachment(request.ref)
-        if mac_holder == att_key:
-            mac_holder = None  # the predecessor being replaced holds it
-        mac = self._choose_mac(request, mac_holder)
+        mac = self._choose_mac(request, mac_holders)
         if replacing is not None:
             self._free(replacing.attachment)
         try:
@@ -187,6 +192,7 @@ class BatchPlan:
             created=self.now,
             fence=self._fence_revision(),
         )
+        att_key = self.keys.attachment(request.ref)
         mac_key = self.keys.mac(self.spec.name, mac)
         if replacing is None:
             self.compares.append(CreateRevisionIs(att_key, Revision(0)))
@@ -247,9 +253,12 @@ class BatchPlan:
         self.ops += [self._lease_put(attachment, leased.ip) for leased in attachment.ips]
         return attachment
 
-    def _choose_mac(self, request: AllocationRequest, mac_holder: str | None) -> Mac:
+    def _choose_mac(self, request: AllocationRequest, mac_holders: Mapping[str, str]) -> Mac:
         if request.mac is not None:
             mac = parse_mac(request.mac)
+            mac_holder = mac_holders.get(mac)
+            if mac_holder == self.keys.attachment(request.ref):
+                mac_holder = None  # the predecessor being replaced holds it
             if mac_holder is not None or mac in self._macs:
                 holder = mac_holder or "another pod in this batch"
                 raise MacInUse(f"MAC {mac} is already used in subnet {self.spec.name} by {holder}")

@@ -111,12 +111,6 @@ def test_fixed_mac_is_recorded_normalised_and_unique_in_the_subnet(
     assert dump(client, etcd_prefix) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: Ipam._prefetch looks the MAC index up with the MAC as the user wrote "
-    "it (upper case / dashes), finds no holder, and the transaction's create-compare on the "
-    "normalised key then fails as a Conflict, retried until the 30 s deadline",
-)
 def test_a_taken_mac_written_another_way_is_refused_as_in_use(
     client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:
@@ -356,12 +350,6 @@ def test_next_free_crosses_a_bitmap_chunk_boundary(
     assert bitmap_addresses(client, etcd_prefix, spec) == set(got)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: replacing an attachment that lives in another subnet frees its bits "
-    "in the new subnet's plan (BatchPlan._mark skips addresses outside the new CIDR), so the "
-    "old subnet keeps a set bit with no lease",
-)
 def test_recreated_pod_moved_to_another_subnet_frees_its_old_address(
     client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:
@@ -376,12 +364,6 @@ def test_recreated_pod_moved_to_another_subnet_frees_its_old_address(
     assert [u.used for u in ipam.usage(NET1)] == [0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: adopting an attachment of another subnet writes its lease records "
-    "under the requested subnet's key (BatchPlan._lease_put uses self.spec.name), leaving "
-    "a stray lease that release never deletes and that blocks deleting that subnet",
-)
 def test_adopting_across_subnets_leaves_no_stray_lease(
     client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:

@@ -58,7 +58,7 @@ def request(name: str = "p", uid: str = "u", **fields: object) -> AllocationRequ
 
 def test_new_allocation_writes_attachment_lease_and_mac_index_guarded_by_absence() -> None:
     plan = plan_for()
-    att = plan.add(request(), None, None)
+    att = plan.add(request(), None, {})
     compares, ops = plan.finish()
     written = {op.key for op in ops if isinstance(op, Put)}
     assert att.ip_csv() == "172.17.0.2"
@@ -72,15 +72,15 @@ def test_new_allocation_writes_attachment_lease_and_mac_index_guarded_by_absence
 
 def test_generated_macs_are_locally_administered_unicast_and_distinct() -> None:
     plan = plan_for()
-    macs = [plan.add(request(f"p{i}", f"u{i}"), None, None).mac for i in range(50)]
+    macs = [plan.add(request(f"p{i}", f"u{i}"), None, {}).mac for i in range(50)]
     assert len(set(macs)) == 50
     assert all(int(m[:2], 16) & 0b11 == 0b10 for m in macs)
 
 
 def test_same_uid_returns_existing_without_writing() -> None:
     plan = plan_for()
-    first = plan_for().add(request(), None, None)
-    again = plan.add(request(), Existing(first, Revision(5)), None)
+    first = plan_for().add(request(), None, {})
+    again = plan.add(request(), Existing(first, Revision(5)), {})
     assert again == first
     assert plan.finish()[1] == []
 
@@ -101,63 +101,67 @@ def test_bad_fixed_addresses_are_refused_and_leave_the_plan_untouched(
 ) -> None:
     plan = plan_for(excludes=("172.17.0.2..172.17.0.10",))
     with pytest.raises(error, match=message):
-        plan.add(request(fixed_ips=fixed), None, None)
+        plan.add(request(fixed_ips=fixed), None, {})
     assert plan.finish()[1] == []
 
 
 def test_fixed_address_held_by_another_pod_names_the_holder() -> None:
     plan = plan_for()
-    plan.add(request("a", "ua", fixed_ips=("172.17.0.100",)), None, None)
+    plan.add(request("a", "ua", fixed_ips=("172.17.0.100",)), None, {})
     with pytest.raises(AddressInUse, match=r"held by default/a@macvlan\.default"):
-        plan.add(request("b", "ub", fixed_ips=("172.17.0.100",)), None, None)
+        plan.add(request("b", "ub", fixed_ips=("172.17.0.100",)), None, {})
 
 
 def test_user_mac_is_normalised_and_refused_when_taken() -> None:
     plan = plan_for()
-    att = plan.add(request(mac=Mac("00:00:00:53:6B:BB")), None, None)
+    att = plan.add(request(mac=Mac("00:00:00:53:6B:BB")), None, {})
     assert att.mac == "00:00:00:53:6b:bb"
     with pytest.raises(MacInUse):
-        plan.add(request("b", "ub", mac=Mac("00:00:00:53:6b:bb")), None, None)
+        plan.add(request("b", "ub", mac=Mac("00:00:00:53:6b:bb")), None, {})
     with pytest.raises(MacInUse, match="held-elsewhere"):
-        plan.add(request("c", "uc", mac=Mac("02:00:00:00:00:01")), None, "held-elsewhere")
+        plan.add(
+            request("c", "uc", mac=Mac("02:00:00:00:00:01")),
+            None,
+            {"02:00:00:00:00:01": "held-elsewhere"},
+        )
     with pytest.raises(InvalidMac, match="multicast"):
-        plan.add(request("d", "ud", mac=Mac("01:00:5e:00:00:01")), None, None)
+        plan.add(request("d", "ud", mac=Mac("01:00:5e:00:00:01")), None, {})
 
 
 def test_pool_gives_first_free_entry_and_reports_exhaustion() -> None:
     plan = plan_for()
     pool = (("172.17.0.200",), ("172.17.0.201",))
-    a = plan.add(request("a", "ua", pool=pool), None, None)
-    b = plan.add(request("b", "ub", pool=pool), None, None)
+    a = plan.add(request("a", "ua", pool=pool), None, {})
+    b = plan.add(request("b", "ub", pool=pool), None, {})
     assert (a.ip_csv(), b.ip_csv()) == ("172.17.0.200", "172.17.0.201")
     with pytest.raises(PoolExhausted, match="no free address among 2 ip_pool entries"):
-        plan.add(request("c", "uc", pool=pool), None, None)
+        plan.add(request("c", "uc", pool=pool), None, {})
 
 
 def test_dual_stack_gets_one_address_per_family() -> None:
     plan = plan_for("10.0.0.0/24,fd00::/120")
-    att = plan.add(request(fixed_ips=("fd00::50",)), None, None)
+    att = plan.add(request(fixed_ips=("fd00::50",)), None, {})
     assert att.ip_csv() == "10.0.0.2,fd00::50"
     assert att.cidr_csv() == "10.0.0.0/24,fd00::/120"
 
 
 def test_exhaustion_is_permanent_and_plans_nothing() -> None:
     plan = plan_for("10.0.0.0/30")  # one usable address: .2
-    plan.add(request("a", "ua"), None, None)
+    plan.add(request("a", "ua"), None, {})
     with pytest.raises(SubnetExhausted):
-        plan.add(request("b", "ub"), None, None)
+        plan.add(request("b", "ub"), None, {})
 
 
 def test_same_pod_twice_in_one_plan_is_deferred() -> None:
     plan = plan_for()
-    plan.add(request(), None, None)
+    plan.add(request(), None, {})
     with pytest.raises(Deferred):
-        plan.add(request(uid="other"), None, None)
+        plan.add(request(uid="other"), None, {})
 
 
 def predecessor(ip: str = "172.17.0.50") -> Existing:
     plan = plan_for()
-    old = plan.add(request(uid="old", fixed_ips=(ip,)), None, None)
+    old = plan.add(request(uid="old", fixed_ips=(ip,)), None, {})
     return Existing(old, Revision(42))
 
 
@@ -165,7 +169,7 @@ def test_adopting_keeps_addresses_and_mac_for_the_new_uid() -> None:
     old = predecessor()
     plan = plan_for()
     plan.chunks.source(4, for_write=True)(0).set(50)  # the stored bitmap has it
-    att = plan.add(request(uid="new", adopt=True), old, None)
+    att = plan.add(request(uid="new", adopt=True), old, {})
     compares, _ = plan.finish()
     assert (att.ip_csv(), att.mac, att.uid) == ("172.17.0.50", old.attachment.mac, "new")
     assert ModRevisionIs(KEYS.attachment(att.ref), Revision(42)) in compares
@@ -175,7 +179,7 @@ def test_replacing_a_predecessor_frees_its_address_in_the_same_transaction() -> 
     old = predecessor()
     plan = plan_for()
     plan.chunks.source(4, for_write=True)(0).set(50)
-    att = plan.add(request(uid="new"), old, None)
+    att = plan.add(request(uid="new"), old, {})
     _, ops = plan.finish()
     assert att.ip_csv() != "172.17.0.50"
     assert Delete(KEYS.lease(SubnetName("macvlan"), "172.17.0.50")) in ops
@@ -185,9 +189,9 @@ def test_replacing_a_predecessor_frees_its_address_in_the_same_transaction() -> 
 
 def test_a_replacement_never_shares_a_transaction() -> None:
     plan = plan_for()
-    plan.add(request("other", "uo"), None, None)
+    plan.add(request("other", "uo"), None, {})
     with pytest.raises(Deferred):
-        plan.add(request(uid="new"), predecessor(), None)
+        plan.add(request(uid="new"), predecessor(), {})
 
 
 def test_release_clears_bits_and_deletes_records_guarded_by_revision() -> None:
@@ -204,7 +208,7 @@ def test_release_clears_bits_and_deletes_records_guarded_by_revision() -> None:
 def test_size_counts_towards_the_etcd_op_cap() -> None:
     plan = plan_for()
     before = plan.size()
-    plan.add(request(), None, None)
+    plan.add(request(), None, {})
     assert plan.size() > before
     compares, ops = plan.finish()
     assert max(len(compares), len(ops)) <= plan.size()
@@ -213,5 +217,5 @@ def test_size_counts_towards_the_etcd_op_cap() -> None:
 def test_records_round_trip() -> None:
     from store.core.records import decode_attachment, encode_attachment
 
-    att: Attachment = plan_for("10.0.0.0/24,fd00::/120").add(request(), None, None)
+    att: Attachment = plan_for("10.0.0.0/24,fd00::/120").add(request(), None, {})
     assert decode_attachment(encode_attachment(att)) == att
