@@ -146,7 +146,8 @@ class MultusRun:
         from kubernetes.client import CoreV1Api
 
         live = CoreV1Api(self.cp.api_client()).read_namespaced_pod(name, "default")
-        return list(json.loads(live.metadata.annotations["k8s.v1.cni.cncf.io/network-status"]))
+        annotations = (live.metadata.annotations if live.metadata else None) or {}
+        return list(json.loads(annotations["k8s.v1.cni.cncf.io/network-status"]))
 
 
 @pytest.fixture
@@ -169,13 +170,14 @@ def test_multus_default_route_through_macvlan(
         "samplepod-route", "macvlan.default", uid=pod["metadata"]["uid"], default_route=True
     )
     netns = node["lab"].pod("route")
-    added = multus_run("ADD", pod, netns, container_id())
+    cid = container_id()
+    added = multus_run("ADD", pod, netns, cid)
     assert added.ok, added.stdout + added.stderr
     assert netns.addresses("net1") == [f"{att.ips[0].ip}/16"]
     route = netns.default_route()
     assert route is not None
     assert (route["gateway"], route["dev"]) == ("172.17.0.1", "net1")
-    assert multus_run("DEL", pod, netns, container_id()).ok
+    assert multus_run("DEL", pod, netns, cid).ok
 
 
 def test_multus_macvlan_as_the_main_nic(
@@ -190,57 +192,37 @@ def test_multus_macvlan_as_the_main_nic(
         "samplepod-macvlan", "macvlan.default", uid=pod["metadata"]["uid"], interface="eth0"
     )
     netns = node["lab"].pod("main")
-    added = multus_run("ADD", pod, netns, container_id())
+    cid = container_id()
+    added = multus_run("ADD", pod, netns, cid)
     assert added.ok, added.stdout + added.stderr
     assert netns.addresses("eth0") == [f"{att.ips[0].ip}/16"]
     route = netns.default_route()
     assert route is not None
     assert (route["gateway"], route["dev"]) == ("172.17.0.1", "eth0")
-    assert multus_run("DEL", pod, netns, container_id()).ok
+    assert multus_run("DEL", pod, netns, cid).ok
+    assert "eth0" not in netns.links()
 
 
 def test_real_multus_delegates_to_macvlan_and_kube_ovn(
-    multus: Path, control_plane: ControlPlane, node: dict[str, Any], leases: Leases, tmp_path: Path
+    multus_run: MultusRun, node: dict[str, Any], leases: Leases
 ) -> None:
-    lab: Lab = node["lab"]
-    cni_path: list[Path] = node["cni_path"]
-    pod = create_pod(control_plane, "samplepod", {"k8s.v1.cni.cncf.io/networks": "default/macvlan"})
-    uid = pod["metadata"]["uid"]
+    """The seed's samplepod: k8s.v1.cni.cncf.io/networks: default/macvlan."""
+    pod = create_pod(multus_run.cp, "samplepod", {"k8s.v1.cni.cncf.io/networks": "default/macvlan"})
     leases.seed_subnet()
-    att = leases.allocate("samplepod", "macvlan.default", uid=uid)
-    pod_ns = lab.pod("samplepod")
-    config = multus_config(
-        kubeconfig=control_plane.kubeconfig,
-        cache_dir=tmp_path / "multus",
-        bin_dir=cni_path[1],
-        cluster_network=cluster_network(tmp_path),
-    )
-    common: dict[str, Any] = {
-        "cni_path": cni_path,
-        "container_id": container_id(),
-        "ifname": "eth0",
-        "netns_path": pod_ns.path,
-        "cni_args": pod_args("default", "samplepod", uid),
-        "openvswitch_dir": node["socket_dir"],
-    }
-    added = exec_plugin(multus, "ADD", config, **common)
-    log = (
-        (tmp_path / "multus" / "multus.log").read_text()
-        if (tmp_path / "multus" / "multus.log").exists()
-        else ""
-    )
-    assert added.ok, added.stdout + added.stderr + log[-3000:]
-    assert pod_ns.addresses("net1") == [f"{att.ips[0].ip}/16"]
-    assert pod_ns.addresses("eth0")[0].startswith("10.244.0.")
-
-    from kubernetes.client import CoreV1Api
-
-    live = CoreV1Api(control_plane.api_client()).read_namespaced_pod("samplepod", "default")
-    status = json.loads(live.metadata.annotations["k8s.v1.cni.cncf.io/network-status"])
+    att = leases.allocate("samplepod", "macvlan.default", uid=pod["metadata"]["uid"])
+    netns = node["lab"].pod("samplepod")
+    cid = container_id()
+    added = multus_run("ADD", pod, netns, cid)
+    assert added.ok, added.stdout + added.stderr
+    assert netns.addresses("net1") == [f"{att.ips[0].ip}/16"]
+    assert netns.addresses("eth0")[0].startswith("10.244.0.")
+    # A secondary NIC leaves the cluster network's routing alone.
+    assert netns.default_route() is None
+    status = multus_run.network_status("samplepod")
     macvlan = next(s for s in status if s["name"] == "default/macvlan")
     assert macvlan["interface"] == "net1"
     assert macvlan["ips"] == [att.ips[0].ip]
 
-    deleted = exec_plugin(multus, "DEL", config, **common)
+    deleted = multus_run("DEL", pod, netns, cid)
     assert deleted.ok, deleted.stdout + deleted.stderr
-    assert "net1" not in pod_ns.links()
+    assert "net1" not in netns.links()
