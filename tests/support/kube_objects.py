@@ -20,9 +20,19 @@ FIELD_MANAGER = "nicpool-tests"
 
 
 def load_documents(source: str | Path) -> list[dict[str, Any]]:
-    """The non-empty YAML documents of a path or of YAML text."""
+    """The non-empty YAML documents of a path or of YAML text.
+
+    A one-line string naming an existing file is read as that file, so
+    ``apply_yaml("ops/examples/02-nad-macvlan.yaml")`` does what it says.
+    """
+    if isinstance(source, str) and "\n" not in source and Path(source).is_file():
+        source = Path(source)
     text = source.read_text() if isinstance(source, Path) else source
-    return [doc for doc in yaml.safe_load_all(text) if doc]
+    documents = [doc for doc in yaml.safe_load_all(text) if doc]
+    for doc in documents:
+        if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+            raise ValueError(f"not a Kubernetes object (no kind/apiVersion): {doc!r:.200}")
+    return documents
 
 
 def apply_documents(
