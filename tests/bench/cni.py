@@ -90,35 +90,21 @@ def cni_env(command: str, **extra: str) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command, **extra}
 
 
+def configs(socket: Path, workdir: Path) -> tuple[bytes, bytes]:
+    """stdin for each plugin: the seed's macvlan NAD (kube-ovn), and host-local's."""
+    ipam = {"type": "kube-ovn", "server_socket": str(socket), "provider": "macvlan.default"}
+    kube: dict[str, Any] = {"cniVersion": "0.3.0", "name": "macvlan", "type": "macvlan"}
+    kube |= {"master": "eth0", "mode": "bridge", "ipam": ipam}
+    local = {"type": "host-local", "subnet": "10.250.0.0/16", "dataDir": str(workdir / "hl")}
+    host: dict[str, Any] = {"cniVersion": "0.3.0", "name": "bench", "type": "macvlan"}
+    host["ipam"] = local
+    return json.dumps(kube).encode(), json.dumps(host).encode()
+
+
 def run_samples(
     kube_ovn: Path, socket: Path, workdir: Path, iterations: int, warmup: int
 ) -> dict[str, list[float]]:
-    kube_conf = json.dumps(
-        {
-            "cniVersion": "0.3.0",
-            "name": "macvlan",
-            "type": "macvlan",
-            "master": "eth0",
-            "mode": "bridge",
-            "ipam": {
-                "type": "kube-ovn",
-                "server_socket": str(socket),
-                "provider": "macvlan.default",
-            },
-        }
-    ).encode()
-    host_conf = json.dumps(
-        {
-            "cniVersion": "0.3.0",
-            "name": "bench",
-            "type": "macvlan",
-            "ipam": {
-                "type": "host-local",
-                "subnet": "10.250.0.0/16",
-                "dataDir": str(workdir / "hl"),
-            },
-        }
-    ).encode()
+    kube_conf, host_conf = configs(socket, workdir)
     args = ";".join(f"{k}={v}" for k, v in pod_args("default", "samplepod", "bench-uid").items())
     base = {"CNI_IFNAME": "net1", "CNI_NETNS": "/var/run/netns/bench", "CNI_ARGS": args}
     base["CNI_PATH"] = f"{kube_ovn.parent}:{REFERENCE_PLUGINS}"
