@@ -31,7 +31,7 @@ from typing import Any
 
 from store.core.identity import Revision
 from store.core.keys import FORMAT_VERSION, Keys
-from store.core.ops import MAX_TXN_OPS, CreateRevisionIs, Put
+from store.core.ops import MAX_TXN_OPS, CreateRevisionIs, KeyValue, Put
 from store.etcd import EtcdClient
 
 DOCUMENT_FORMAT = "nicpool-backup"
@@ -86,23 +86,40 @@ def decode_value(entry: dict[str, Any], prefix: str) -> bytes:
     raise BackupError(f"entry for {entry.get('key')!r} has no json, text or base64 value")
 
 
-def take_backup(client: EtcdClient, prefix: str) -> dict[str, Any]:
-    keys = Keys(prefix)
-    entries: list[dict[str, Any]] = []
-    revision = 0
-    for kv in client.iter_prefix(prefix):
-        revision = max(revision, kv.mod_revision)
-        if kv.key.startswith(keys.election):
-            continue
-        entries.append({"key": kv.key[len(prefix) :], **encode_value(kv.value, prefix)})
+def take_backup(client: EtcdClient, prefix: str, *, attempts: int = 5) -> dict[str, Any]:
+    """The backup document of ``prefix``, from a scan no write interleaved with.
+
+    The scan is paged, so a write landing mid-scan could give a backup that
+    was never a state of the store. After each scan the keys and their
+    mod_revisions are listed again (one small keys-only read); the backup is
+    taken only when nothing moved.
+    """
+    for _ in range(attempts):
+        kvs = list(client.iter_prefix(prefix))
+        seen = {kv.key: kv.mod_revision for kv in kvs}
+        now = {kv.key: kv.mod_revision for kv in client.get_prefix(prefix, keys_only=True)[0]}
+        if now == seen:
+            return _document(prefix, kvs)
+    raise BackupError(
+        f"{prefix} kept changing during {attempts} scans; scale the controllers down "
+        "and take the backup again"
+    )
+
+
+def _document(prefix: str, kvs: list[KeyValue]) -> dict[str, Any]:
+    election = Keys(prefix).election
     return {
         "format": DOCUMENT_FORMAT,
         "version": DOCUMENT_VERSION,
         "store_format": FORMAT_VERSION,
         "prefix": prefix,
-        "revision": revision,
+        "revision": max((kv.mod_revision for kv in kvs), default=0),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "keys": entries,
+        "keys": [
+            {"key": kv.key[len(prefix) :], **encode_value(kv.value, prefix)}
+            for kv in kvs
+            if not kv.key.startswith(election)
+        ],
     }
 
 

@@ -120,6 +120,12 @@ def _repair_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(run=maintenance.rebuild)
 
 
+_HINTS = {
+    "release": " (release --force skips the pod check)",
+    "audit": " (audit --no-kube checks etcd alone)",
+}
+
+
 def run(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
     args = build_parser().parse_args(argv)
     ctx = ctx or Context(args)
@@ -131,7 +137,7 @@ def run(argv: Sequence[str] | None = None, ctx: Context | None = None) -> int:
         ctx.warn(str(exc))
         return exc.code
     except TemporaryError as exc:
-        hint = " (release --force skips the pod check)" if args.command == "release" else ""
+        hint = _HINTS.get(args.command, "")
         ctx.warn(f"unavailable: {exc}{hint}")
         return EXIT_UNAVAILABLE
     except (PermanentError, ValueError) as exc:

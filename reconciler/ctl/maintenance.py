@@ -30,7 +30,10 @@ def audit(ctx: Context) -> int:
 
 
 def backup(ctx: Context) -> int:
-    doc = take_backup(ctx.etcd(), ctx.prefix)
+    try:
+        doc = take_backup(ctx.etcd(), ctx.prefix)
+    except BackupError as exc:
+        raise CtlError(str(exc), EXIT_FINDINGS) from exc
     text = json.dumps(doc, indent=1) + "\n"
     if ctx.args.output in (None, "-"):
         ctx.out.write(text)

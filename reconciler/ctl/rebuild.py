@@ -154,7 +154,11 @@ class ClaimOutcome:
 
 
 def apply_rebuild(client: EtcdClient, prefix: str, plan: RebuildPlan) -> list[ClaimOutcome]:
-    """Register the subnets and allocate every accepted claim (unfenced admin writes)."""
+    """Register the subnets and allocate every accepted claim (unfenced admin writes).
+
+    A claim the store already holds for the same pod UID is not sent again:
+    it is reported ``present`` (same addresses) or ``refused`` (others).
+    """
     accepted = plan.accepted()
     refused = _register_subnets(Subnets(client, prefix), plan, {nic.subnet for nic in accepted})
     outcomes = [
@@ -162,13 +166,17 @@ def apply_rebuild(client: EtcdClient, prefix: str, plan: RebuildPlan) -> list[Cl
         for nic in accepted
         if nic.subnet in refused
     ]
-    accepted = [nic for nic in accepted if nic.subnet not in refused]
     ipam = Ipam(client, prefix)
-    before = {nic.ref: ipam.get(nic.ref) for nic in accepted}
-    results = ipam.allocate([_request(nic) for nic in accepted], fence=UNFENCED)
+    to_write: list[NicPlan] = []
+    for nic in (nic for nic in accepted if nic.subnet not in refused):
+        held = ipam.get(nic.ref)
+        if held is not None and held.uid == nic.uid:
+            outcomes.append(_outcome(nic, held, present=True))
+        else:
+            to_write.append(nic)
+    results = ipam.allocate([_request(nic) for nic in to_write], fence=UNFENCED)
     return outcomes + [
-        _outcome(nic, result, before[nic.ref])
-        for nic, result in zip(accepted, results, strict=True)
+        _outcome(nic, result, present=False) for nic, result in zip(to_write, results, strict=True)
     ]
 
 
@@ -199,9 +207,7 @@ def _request(nic: NicPlan) -> AllocationRequest:
     )
 
 
-def _outcome(
-    nic: NicPlan, result: Attachment | PermanentError, before: Attachment | None
-) -> ClaimOutcome:
+def _outcome(nic: NicPlan, result: Attachment | PermanentError, *, present: bool) -> ClaimOutcome:
     if isinstance(result, PermanentError):
         return ClaimOutcome(nic.ref, "refused", f"{result.reason}: {result}")
     held = tuple(sorted(i.ip for i in result.ips))
@@ -209,6 +215,6 @@ def _outcome(
         return ClaimOutcome(
             nic.ref, "refused", f"store already holds {','.join(held)} for this pod NIC"
         )
-    if before is not None and before.uid == result.uid:
+    if present:
         return ClaimOutcome(nic.ref, "present", "already in the store")
     return ClaimOutcome(nic.ref, "written", result.ip_csv())
