@@ -34,7 +34,8 @@ field names. Errors go to stdout as CNI error JSON with a non-zero exit:
 environment, 6 undecodable config, 7 invalid config, 11 try again later
 (agent unreachable, no lease yet), 50 agent unavailable (STATUS); plugin
 specific: 100 CHECK found the lease no longer matches prevResult, 101 the
-agent's reply is unreadable, 102 a link could not be set up.
+agent's reply is unreadable, 102 a link could not be set up; 999 an
+unexpected failure (a bug; the trace goes to stderr).
 """
 
 import _json
@@ -59,6 +60,7 @@ QUICK_TIMEOUT = 5.0
 E_INCOMPATIBLE, E_UNKNOWN_CONTAINER, E_INVALID_ENV = 1, 3, 4
 E_DECODE, E_INVALID_CONFIG, E_TRY_AGAIN, E_UNAVAILABLE = 6, 7, 11, 50
 E_LEASE_MISMATCH, E_BAD_REPLY, E_LINK = 100, 101, 102
+E_GENERIC = 999
 
 
 class _ScanContext:
@@ -617,11 +619,19 @@ def _exists(path: str) -> bool:
 
 
 def main() -> int:
-    raw = sys.stdin.buffer.read() if not sys.stdin.isatty() else b""
+    """Run one command; stdout is always JSON (or empty), whatever happens."""
+    raw = sys.stdin.buffer.read() if sys.stdin is not None and not sys.stdin.isatty() else b""
     try:
         output = run(environment(), raw)
     except CniError as exc:
         sys.stdout.write(dumps(exc.to_json(_error_version(raw))) + "\n")
+        return 1
+    except Exception as exc:  # a bug: still answer in CNI's format, keep the trace on stderr
+        import traceback
+
+        traceback.print_exc()
+        bug = CniError(E_GENERIC, "kube-ovn plugin failed unexpectedly", repr(exc)[:500])
+        sys.stdout.write(dumps(bug.to_json(_error_version(raw))) + "\n")
         return 1
     if output is not None:
         sys.stdout.write(dumps(output) + "\n")

@@ -194,3 +194,17 @@ def test_the_hot_path_imports_neither_json_nor_os_nor_socket() -> None:
         [sys.executable, "-I", "-S", "-c", code, here], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_an_unexpected_failure_is_still_cni_error_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(env: dict[str, str], raw: bytes) -> None:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(plugin, "run", broken)
+    monkeypatch.setattr(sys, "stdin", None)
+    assert plugin.main() == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["code"] == 999
+    assert "surprise" in doc["details"]
