@@ -66,6 +66,7 @@ def leases(ctx: Context) -> int:
         if (pod is None or lease.owner.pod == pod)
         and (not ctx.args.provider or lease.owner.provider == ctx.args.provider)
     ]
+    found.sort(key=lambda lease: (lease.subnet, _ip_order(lease.ip)))
     if ctx.args.json:
         ctx.print_json({"leases": [render.lease_json(lease) for lease in found]})
     elif not found:
@@ -73,6 +74,11 @@ def leases(ctx: Context) -> int:
     else:
         ctx.print(render.table(render.LEASE_HEADERS, [render.lease_row(x) for x in found]))
     return EXIT_OK
+
+
+def _ip_order(ip: str) -> tuple[int, int]:
+    address = parse_ip(ip)
+    return address.version, int(address)
 
 
 def find_lease(ctx: Context, address: str) -> Lease:
