@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from store.attachments import AttachmentReader
+from store.election import Election
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from tests.store.helpers import (
@@ -88,3 +89,55 @@ def test_reader_waits_through_an_etcd_restart(
     [stored] = ipam.allocate([request("a")], fence=UNFENCED)
     restartable.restart()
     assert AttachmentReader(client, etcd_prefix).wait(ref("a"), timeout=30) == stored
+
+
+WATCH_STREAM_BUG = (
+    "store bug: a watch broken by an etcd restart ends AttachmentReader.wait and "
+    "Election.campaign with an error instead of being waited through: EtcdClient.watch_key "
+    "raises Unavailable (ConnectionFailedError) or, when pyetcd hands the broken stream's grpc "
+    "error to the watch callback, an untranslated AttributeError from watch_once's "
+    "response.events[0]; neither caller retries a temporary error within its deadline"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=WATCH_STREAM_BUG)
+def test_reader_waiting_while_etcd_restarts_still_gets_the_attachment(
+    restartable: EtcdServer, client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    reader = AttachmentReader(client, etcd_prefix)
+    watching = threading.Event()
+    original = client.watch_key
+
+    def watch_key(*args: object, **kwargs: object) -> object:
+        watching.set()
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    client.watch_key = watch_key  # type: ignore[method-assign]
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(reader.wait, ref("late"), 60)
+        assert watching.wait(30)
+        restartable.restart()  # the agent is waiting for this pod's lease right now
+        [stored] = ipam.allocate([request("late")], fence=UNFENCED)
+        assert waiting.result(timeout=90) == stored
+
+
+@pytest.mark.xfail(strict=True, reason=WATCH_STREAM_BUG)
+def test_candidate_waiting_while_etcd_restarts_takes_over_when_the_leader_resigns(
+    restartable: EtcdServer, client: EtcdClient, etcd_prefix: str
+) -> None:
+    leader = Election(client, etcd_prefix, identity="leader", ttl=10)
+    follower = Election(client, etcd_prefix, identity="follower", ttl=10)
+    leader.campaign(timeout=10)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(follower.campaign, timeout=60)
+            time.sleep(1)  # let the follower start watching the leader's key
+            restartable.restart()
+            leader.resign()
+            waiting.result(timeout=90)
+        assert follower.is_leader()
+        assert follower.leader() == "follower"
+    finally:
+        leader.resign()
+        follower.resign()
