@@ -46,6 +46,8 @@ from store.subnets import Subnets
 from tests.support.cni import REFERENCE_PLUGINS, AgentProcess, pod_args
 from tests.support.etcd import EtcdServer, etcd_binary
 
+PLUGIN_PYTHON = "/usr/bin/python3"
+"""The interpreter in the installed plugin's shebang (cnibin.install's default)."""
 RESULTS = Path(__file__).resolve().parent / "results" / "cni.json"
 PREFIX = "/nicpool-bench/cni/v1/"
 
@@ -115,7 +117,7 @@ def run_samples(
         env = cni_env("ADD", CNI_CONTAINERID=cid, **base)
         k = timed([str(kube_ovn)], env, kube_conf)
         h = timed([str(REFERENCE_PLUGINS / "host-local")], env, host_conf)
-        p = timed(["/usr/bin/python3", "-I", "-S", "-c", "pass"], env, b"")
+        p = timed([PLUGIN_PYTHON, "-I", "-S", "-c", "pass"], env, b"")
         if i >= warmup:
             samples["kube_ovn"].append(k)
             samples["host_local"].append(h)
@@ -174,8 +176,14 @@ def summarize(samples: dict[str, list[float]], iterations: int) -> dict[str, Any
         "IPAM-only exec of the installed single-file plugin (python3 -IS), "
         "through nicpool-agent and one etcd read; no link setup"
     )
+    plugin_python = subprocess.run(
+        [PLUGIN_PYTHON, "-IS", "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     result["machine"] = {
-        "python": platform.python_version(),
+        "plugin_python": plugin_python,
         "cpus": os.cpu_count(),
         "kernel": platform.release(),
     }
