@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.cni.conftest import Leases
-from tests.support.cni import AgentProcess
+from tests.support.cni import AgentProcess, CniOutcome, exec_plugin
 from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.cni
@@ -124,8 +124,18 @@ def test_del_answers_204_and_unknown_paths_404(agent: AgentProcess) -> None:
     assert "frob" in reply["error"]
 
 
+def plugin_status(kube_ovn: Path, socket_path: Path) -> CniOutcome:
+    config = {
+        "cniVersion": "1.1.0",
+        "name": "macvlan",
+        "type": "macvlan",
+        "ipam": {"type": "kube-ovn", "server_socket": str(socket_path), "provider": "m.default"},
+    }
+    return exec_plugin(kube_ovn, "STATUS", config, cni_path=[kube_ovn.parent])
+
+
 def test_agent_survives_an_etcd_restart(
-    agent: AgentProcess, leases: Leases, etcd_server: EtcdServer
+    agent: AgentProcess, leases: Leases, etcd_server: EtcdServer, kube_ovn: Path
 ) -> None:
     leases.seed_subnet()
     leases.allocate("samplepod", "macvlan.default")
@@ -136,6 +146,8 @@ def test_agent_survives_an_etcd_restart(
         assert status == 503, reply
         assert "etcd" in reply["error"]
         assert exchange(agent.socket, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 503
+        status_down = plugin_status(kube_ovn, agent.socket)
+        assert status_down.doc["code"] == 50
     finally:
         etcd_server.start()
     deadline = time.monotonic() + 20
@@ -143,6 +155,7 @@ def test_agent_survives_an_etcd_restart(
         assert time.monotonic() < deadline, f"agent still answers {status} after etcd came back"
         time.sleep(0.2)
     assert exchange(agent.socket, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
+    assert plugin_status(kube_ovn, agent.socket).ok
 
 
 def test_metrics_count_requests_waits_and_errors(agent: AgentProcess, leases: Leases) -> None:
