@@ -26,9 +26,9 @@ from reconciler.events import EventRecorder
 from reconciler.gcsweep import GarbageCollector
 from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer, object_key
-from reconciler.kube.resources import IPPOOLS, NADS, PODS, STATEFULSETS, SUBNETS
+from reconciler.kube.resources import IPPOOLS, IPS, NADS, PODS, STATEFULSETS, SUBNETS
 from reconciler.objects import annotations_of, meta, nad_config, pod_uid
-from reconciler.podflow import sync_pod
+from reconciler.podflow import require_index, sync_pod
 from reconciler.runtime import WATCHED, Key, Runtime, Settings
 from reconciler.subnetsync import refresh_view, sync_subnet, update_status
 from reconciler.workqueue import WorkQueue
@@ -82,6 +82,14 @@ class Controller:
     def synced(self) -> bool:
         return all(informer.synced.is_set() for informer in self.rt.informers.values())
 
+    def synced_to_lead(self) -> bool:
+        """Every cache planning reads; IP objects (a view, only checked for drift) may lag."""
+        return all(
+            informer.synced.is_set()
+            for plural, informer in self.rt.informers.items()
+            if plural != IPS.plural
+        )
+
     def start(self) -> None:
         for informer in self.rt.informers.values():
             informer.start()
@@ -90,8 +98,8 @@ class Controller:
 
     def run(self) -> None:
         """Campaign, lead until the lease is lost, campaign again; until ``stop``."""
-        while not self.stop.is_set() and not self.synced():
-            self.stop.wait(0.05)
+        while not self.stop.is_set() and not self.synced_to_lead():
+            self.stop.wait(0.02)
         while not self.stop.is_set():
             try:
                 fence = self.election.campaign(timeout=2.0)
@@ -134,20 +142,36 @@ class Controller:
     # -- leading -------------------------------------------------------------
 
     def _lead(self) -> None:
+        """Ready to allocate first, then load the index and revisit every pod.
+
+        New pods (no ``allocated`` annotation yet) are queued before the index
+        is read: allocation is idempotent in the store, so they need no index.
+        Everything that trusts the index's completeness (release, GC) waits
+        until it is loaded (``AttachmentIndex.loaded``).
+        """
         rt = self.rt
-        began = time.monotonic()
-        rt.index.load(rt.ipam.attachments())
+        rt.index.begin_load()
         for subnet in rt.informer(SUBNETS).items():
-            sync_subnet(rt, str(meta(subnet).get("name")))
+            sync_subnet(rt, str(meta(subnet).get("name")), status=False)
+        pods = rt.informer(PODS).items()
+        for pod in pods:
+            if not _announced(pod):
+                rt.queue.add(("pod", object_key(pod)), front=True)
         self.ready_to_allocate.set()
         log.info(
-            "%s leads: %d attachments indexed in %.2f s (%.2f s after start); ready to allocate",
+            "%s leads: ready to allocate %.2f s after start",
             rt.settings.identity,
+            time.monotonic() - self.started,
+        )
+        began = time.monotonic()
+        rt.index.finish_load(rt.ipam.attachments())
+        log.info(
+            "%d attachments indexed in %.2f s (%.2f s after start)",
             len(rt.index),
             time.monotonic() - began,
             time.monotonic() - self.started,
         )
-        for pod in rt.informer(PODS).items():
+        for pod in pods:
             rt.queue.add(("pod", object_key(pod)))
         for att in rt.index.all():
             rt.queue.add(("pod", str(att.ref.pod)))
@@ -178,8 +202,8 @@ class Controller:
             rt.first_seen.setdefault(uid, time.monotonic())
             if old is not None and pod_uid(old) != uid:
                 self._tombstone(old)
-            if old is None or annotations_of(old) != annotations_of(new) or not rt.leading:
-                self._enqueue(("pod", object_key(new)))
+            if old is None or annotations_of(old) != annotations_of(new):
+                self._enqueue(("pod", object_key(new)), front=not _announced(new))
             return
         if old is not None:
             self._tombstone(old)
@@ -231,9 +255,9 @@ class Controller:
         if shrunk or new is None or meta(new).get("uid") != meta(old).get("uid"):
             self._enqueue(("sts", object_key(old)))
 
-    def _enqueue(self, key: Key) -> None:
+    def _enqueue(self, key: Key, *, front: bool = False) -> None:
         if self.rt.leading:
-            self.rt.queue.add(key)
+            self.rt.queue.add(key, front=front)
 
     def _retry_refused(self) -> None:
         for key in list(self.rt.refused):
@@ -285,6 +309,7 @@ class Controller:
 
     def _settle_statefulset(self, key: str) -> bool:
         """A StatefulSet shrank or went away: release addresses it no longer keeps."""
+        require_index(self.rt)
         namespace, name = key.split("/", 1)
         pods = self.rt.informer(PODS)
         for att in self.rt.index.all():
@@ -296,3 +321,8 @@ class Controller:
             if pods.get(str(att.ref.pod)) is None:
                 self.rt.queue.add(("pod", str(att.ref.pod)))
         return True
+
+
+def _announced(pod: dict[str, Any]) -> bool:
+    """True when the pod already carries an ``allocated`` annotation (work done before)."""
+    return any(k.endswith(".kubernetes.io/allocated") for k in annotations_of(pod))

@@ -22,17 +22,41 @@ class AttachmentIndex:
         self._lock = threading.Lock()
         self._by_ref: dict[AttachmentRef, Attachment] = {}
         self._by_pod: dict[PodRef, set[AttachmentRef]] = defaultdict(set)
+        self._journal: dict[AttachmentRef, Attachment | None] | None = None
+        self.loaded = False
+        """False while a (re)load is under way: absence from the index proves nothing."""
 
-    def load(self, attachments: Iterable[Attachment]) -> None:
+    def begin_load(self) -> None:
+        """Start a reload: writes from now on are journaled and win over the read."""
         with self._lock:
+            self._journal = {}
+            self.loaded = False
+
+    def finish_load(self, attachments: Iterable[Attachment]) -> None:
+        """Install what etcd held at the read, then replay writes made meanwhile."""
+        fresh = list(attachments)
+        with self._lock:
+            journal, self._journal = self._journal or {}, None
             self._by_ref.clear()
             self._by_pod.clear()
-            for att in attachments:
+            for att in fresh:
                 self._put(att)
+            for ref, written in journal.items():
+                if written is None:
+                    self._drop(ref)
+                else:
+                    self._put(written)
+            self.loaded = True
+
+    def load(self, attachments: Iterable[Attachment]) -> None:
+        self.begin_load()
+        self.finish_load(attachments)
 
     def put(self, att: Attachment) -> None:
         with self._lock:
             self._put(att)
+            if self._journal is not None:
+                self._journal[att.ref] = att
 
     def _put(self, att: Attachment) -> None:
         self._by_ref[att.ref] = att
@@ -40,12 +64,17 @@ class AttachmentIndex:
 
     def drop(self, ref: AttachmentRef) -> None:
         with self._lock:
-            self._by_ref.pop(ref, None)
-            refs = self._by_pod.get(ref.pod)
-            if refs is not None:
-                refs.discard(ref)
-                if not refs:
-                    del self._by_pod[ref.pod]
+            self._drop(ref)
+            if self._journal is not None:
+                self._journal[ref] = None
+
+    def _drop(self, ref: AttachmentRef) -> None:
+        self._by_ref.pop(ref, None)
+        refs = self._by_pod.get(ref.pod)
+        if refs is not None:
+            refs.discard(ref)
+            if not refs:
+                del self._by_pod[ref.pod]
 
     def get(self, ref: AttachmentRef) -> Attachment | None:
         with self._lock:

@@ -37,10 +37,40 @@ def ip_spec(att: Attachment) -> dict[str, Any]:
     }
 
 
-def ensure_ip_object(kube: KubeClient, att: Attachment, current: dict[str, Any] | None) -> None:
-    """Create the IP object, or rewrite it when its spec drifted from the lease."""
+def ensure_ip_object(
+    kube: KubeClient,
+    att: Attachment,
+    current: dict[str, Any] | None,
+    written: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Create the IP object, or rewrite it when its spec drifted from the lease.
+
+    ``written`` remembers what this process wrote, so the echo of its own
+    annotation patch (which re-queues the pod before the IP informer has
+    caught up) costs no API call.
+    """
     name = ip_name(att.ref)
     spec = ip_spec(att)
+    if current is None and written is not None and written.get(name) == spec:
+        return
+    try:
+        _write(kube, name, att, spec, current)
+    finally:
+        if written is not None:
+            written[name] = spec
+
+
+def forget_ip_object(written: dict[str, dict[str, Any]], ref: AttachmentRef) -> None:
+    written.pop(ip_name(ref), None)
+
+
+def _write(
+    kube: KubeClient,
+    name: str,
+    att: Attachment,
+    spec: dict[str, Any],
+    current: dict[str, Any] | None,
+) -> None:
     labels = {"ovn.kubernetes.io/subnet": att.subnet, "app.kubernetes.io/managed-by": "nicpool"}
     if current is not None and _same(current.get("spec") or {}, spec):
         return

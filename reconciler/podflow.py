@@ -26,7 +26,7 @@ from reconciler.core import annotations as ann
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import retention_on_pod_deletion, statefulset_ordinal
 from reconciler.events import Involved
-from reconciler.ipobjects import delete_ip_object, ensure_ip_object, ip_name
+from reconciler.ipobjects import delete_ip_object, ensure_ip_object, forget_ip_object, ip_name
 from reconciler.kube.resources import IPS, PODS, REPLICASETS, STATEFULSETS
 from reconciler.objects import (
     annotations_of,
@@ -42,7 +42,7 @@ from reconciler.runtime import Runtime
 from store.core.identity import PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
-from store.errors import PermanentError
+from store.errors import PermanentError, TemporaryError
 
 log = logging.getLogger("nicpool.pods")
 
@@ -70,8 +70,11 @@ def sync_pod(rt: Runtime, key: str) -> bool:
     attachments are settled first, then the new one is allocated.
     Returns False when the pod must be retried later (refused).
     """
-    for tomb in rt.tombstones.pop(key, []):
-        release_pod(rt, tomb)
+    tombs = rt.tombstones.get(key)
+    while tombs:
+        release_pod(rt, tombs[0])
+        tombs.pop(0)
+    rt.tombstones.pop(key, None)
     pod = rt.informer(PODS).get(key)
     _settle_predecessors(rt, key, pod)
     if pod is None or uses_host_network(pod) or is_deleting(pod):
@@ -95,6 +98,7 @@ def _settle_predecessors(rt: Runtime, key: str, pod: Mapping[str, Any] | None) -
     Checked against the apiserver (not the cache) before anything is freed,
     because a new leader's cache may not have seen the newest pod yet.
     """
+    require_index(rt)
     uid = pod_uid(pod) if pod is not None else None
     stale = [att for att in rt.index.of_pod(_ref_of(key)) if att.uid != uid]
     if not stale:
@@ -116,24 +120,33 @@ def _allocate_and_annotate(
     rt: Runtime, key: str, pod: Mapping[str, Any], view: PodView, plan: Plan
 ) -> bool:
     current = annotations_of(pod)
-    known = [rt.index.get(nic.ref) for nic in plan.nics]
-    if all(att is not None and att.uid == view.uid for att in known):
-        done = [att for att in known if att is not None]
-        wanted = _rendered(plan.nics, done)
-        if ann.is_rendered(current, wanted):
+    known = {nic.ref: rt.index.get(nic.ref) for nic in plan.nics}
+    reused = {ref: att for ref, att in known.items() if att is not None and att.uid == view.uid}
+    if len(reused) == len(plan.nics):
+        done = list(reused.values())
+        if ann.is_rendered(current, _rendered(plan.nics, done)):
             _ensure_ip_objects(rt, done)
             _finished(rt, key, view.uid)
             return True
         metrics.WORKFLOW_RESUMES.inc()
-    results = rt.ipam.allocate([_request(nic) for nic in plan.nics], fence=rt.fence)
-    attachments = [r for r in results if isinstance(r, Attachment)]
-    for att in attachments:
+    requests = [
+        _request(nic, predecessor=known[nic.ref] is not None)
+        for nic in plan.nics
+        if nic.ref not in reused
+    ]
+    results = rt.ipam.allocate(requests, fence=rt.fence) if requests else []
+    fresh = [r for r in results if isinstance(r, Attachment)]
+    for att in fresh:
         rt.index.put(att)
     errors = [r for r in results if isinstance(r, PermanentError)]
     if errors:
-        _roll_back(rt, attachments, current)
+        _roll_back(rt, fresh, current)
+        if not rt.index.loaded:
+            # The refusal may be this pod's own lease, not yet in the index: look again soon.
+            raise IndexLoading(f"{key}: {errors[0]} (re-checking once the index is loaded)")
         refuse(rt, key, pod, errors)
         return False
+    attachments = list(reused.values()) + fresh
     wanted = _rendered(plan.nics, attachments)
     if not ann.is_rendered(current, wanted):
         patch = {"metadata": {"uid": view.uid, "annotations": wanted}}
@@ -151,14 +164,23 @@ def _finished(rt: Runtime, key: str, uid: PodUID) -> None:
     rt.first_seen.pop(uid, None)
 
 
-def _request(nic: NicPlan) -> AllocationRequest:
+def _request(nic: NicPlan, *, predecessor: bool = False) -> AllocationRequest:
+    """The store request for one NIC.
+
+    A StatefulSet pod whose predecessor's attachment is still there takes
+    over that attachment's addresses (``adopt``); its ``ip_pool`` entry or
+    fixed address is that same address, so it is not passed again: the store
+    plans optimistically and would refuse the entry as held (by the very
+    attachment being adopted) before it learns that the attachment exists.
+    """
+    adopting = predecessor and nic.adopt
     return AllocationRequest(
         ref=nic.ref,
         uid=nic.uid,
         subnet=nic.subnet,
         interface=nic.interface,
-        fixed_ips=nic.fixed_ips,
-        pool=nic.pool,
+        fixed_ips=() if adopting else nic.fixed_ips,
+        pool=() if adopting else nic.pool,
         mac=nic.mac,
         routes=nic.routes,
         default_route=nic.default_route,
@@ -212,12 +234,25 @@ def refuse(
 
 def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:
     ips = rt.informer(IPS)
+    if not ips.synced.is_set():
+        return  # drift is repaired on the pod's next visit, once the IP cache is listed
     for att in attachments:
-        ensure_ip_object(rt.kube, att, ips.get(ip_name(att.ref)))
+        ensure_ip_object(rt.kube, att, ips.get(ip_name(att.ref)), rt.ip_written)
+
+
+def require_index(rt: Runtime) -> None:
+    """Work that trusts the index's completeness waits until it is loaded."""
+    if not rt.index.loaded:
+        raise IndexLoading("the attachment index is still loading")
+
+
+class IndexLoading(TemporaryError):
+    reason = "IndexLoading"
 
 
 def release_pod(rt: Runtime, pod: Mapping[str, Any]) -> None:
     """A pod is gone: free its attachments unless its StatefulSet keeps them."""
+    require_index(rt)
     ref, uid = pod_ref(pod), pod_uid(pod)
     rt.first_seen.pop(uid, None)
     for att in rt.index.of_pod(ref):
@@ -241,5 +276,6 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
     rt.index.drop(att.ref)
     if released is not None:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
+    forget_ip_object(rt.ip_written, att.ref)
     delete_ip_object(rt.kube, att.ref)
     return True

@@ -78,6 +78,8 @@ class Runtime:
     """Pod UID -> when the controller first saw it (allocation latency)."""
     refused: set[str] = field(default_factory=set)
     """Pods (``ns/name``) refused for bad input: retried when a NAD/Subnet/IPPool changes."""
+    ip_written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """IP object specs this process wrote (see ``ipobjects.ensure_ip_object``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     fence_value: Fence | None = None
     on_fenced_out: Callable[[], None] | None = None

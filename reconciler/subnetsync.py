@@ -44,7 +44,7 @@ def refresh_view(rt: Runtime, name: str, obj: dict[str, Any] | None) -> None:
         rt.subnet_views.pop(key, None)
 
 
-def sync_subnet(rt: Runtime, name: str) -> bool:
+def sync_subnet(rt: Runtime, name: str, *, status: bool = True) -> bool:
     """Register (or remove) one Subnet in etcd. Leader only."""
     obj = rt.informer(SUBNETS).get(name)
     if obj is None:
@@ -68,6 +68,10 @@ def sync_subnet(rt: Runtime, name: str) -> bool:
             protocol=spec.get("protocol") or None,
             mtu=int(spec.get("mtu") or 0),
         )
+        if rt.subnets.get(parsed.name) == parsed:
+            if status:
+                update_status(rt, name)
+            return True  # registered as is: skip put, which reads every lease
         stranded = rt.subnets.put(parsed, fence=rt.fence)
     except PermanentError as exc:
         log.warning("Subnet %s refused (%s): %s", name, exc.reason, exc)
@@ -81,7 +85,8 @@ def sync_subnet(rt: Runtime, name: str) -> bool:
             f"{len(stranded)} leased addresses are now excluded or reserved and kept until "
             f"their pods go: {ips}",
         )
-    update_status(rt, name)
+    if status:
+        update_status(rt, name)
     return True
 
 

@@ -33,13 +33,17 @@ class WorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._closed = False
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, *, front: bool = False) -> None:
+        """Queue ``key``; ``front`` jumps the line (a new pod waiting for its first address)."""
         with self._cond:
             if self._closed or key in self._dirty:
                 return
             self._dirty.add(key)
             if key not in self._processing:
-                self._queue.append(key)
+                if front:
+                    self._queue.appendleft(key)
+                else:
+                    self._queue.append(key)
                 self._cond.notify()
 
     def add_after(self, key: K, delay: float) -> None:

@@ -31,8 +31,10 @@ def load_endpoint(kubeconfig: str | None) -> Endpoint:
         # The generated client names the bearer-token setting "BearerToken"
         # (older releases: "authorization"); auth_settings() refreshes it.
         for setting in configuration.auth_settings().values():
-            if setting.get("key") == "authorization" and setting.get("value"):
-                return str(setting["value"])
+            if isinstance(setting, dict) and setting.get("key") == "authorization":
+                value = setting.get("value")
+                if value:
+                    return str(value)
         return None
 
     return Endpoint(
