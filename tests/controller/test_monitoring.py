@@ -1,10 +1,9 @@
 """ops/monitoring against the real tools: promtool, and a real Prometheus scraping
 real nicpool-controller replicas and a real nicpool-agent.
 
-The static half runs ``promtool check rules``, ``promtool test rules`` and
-``promtool check config`` and checks the files' shape (every alert has a
-severity, a summary, a description, a runbook hint and a runbook section;
-every metric of the contract is on the dashboard).
+The static half runs promtool (check rules, test rules, check config) and
+checks the files' shape: every alert has a severity, summary, description and
+runbook; every metric of the contract is on the dashboard.
 
 The live half (module fixture :func:`scene`) starts two controller replicas
 and an agent on one etcd prefix against the test kube-apiserver, a Prometheus
@@ -18,9 +17,9 @@ ADD with no lease, and an ADD that waits 6 s for a lease that never comes).
 Every PromQL expression is read out of ``dashboard.json`` and ``alerts.yaml``
 (:mod:`tests.support.prometheus`), so a new panel or alert is tested without
 being listed here. Each must parse, name only metrics an exporter declares,
-and return data: a number, not an empty vector or NaN. The exceptions are
-listed in :data:`EMPTY_WHEN_HEALTHY` with the reason; anything not listed
-there must return data.
+and return data: a number, not an empty vector or NaN. The exceptions, with
+their reasons, are in :data:`EMPTY_WHEN_HEALTHY` (must be empty) and
+:data:`EITHER`; anything not listed there must return data.
 """
 
 from __future__ import annotations
@@ -50,11 +49,14 @@ from tests.support.components import missing
 from tests.support.etcd import EtcdServer
 from tests.support.kube import ControlPlane
 from tests.support.prometheus import (
+    CONTRACT,
     MONITORING,
     REPO,
     Expression,
     PrometheusServer,
     ScrapeJob,
+    alert_expr,
+    alerts,
     dashboard_expressions,
     expand_grafana_variables,
     family_of,
@@ -73,7 +75,7 @@ pytestmark = pytest.mark.controller
 
 DASHBOARD = load_dashboard()
 RULES = load_rules()
-ALERTS = [rule for group in RULES["groups"] for rule in group["rules"] if "alert" in rule]
+ALERTS = alerts(RULES)
 EXPRESSIONS = dashboard_expressions(DASHBOARD) + rule_expressions(RULES)
 
 EMPTY_WHEN_HEALTHY = {
@@ -101,23 +103,6 @@ POSITIVE = {
     "alert: NicpoolAllocationErrors": "refused pods",
 }
 """Data that must be above zero here: what an operator must see move, not a flat 0."""
-
-CONTRACT = {
-    "nicpool_subnet_addresses",
-    "nicpool_allocation_seconds",
-    "nicpool_allocation_errors_total",
-    "nicpool_retries_total",
-    "nicpool_queue_depth",
-    "nicpool_leader",
-    "nicpool_leader_changes_total",
-    "nicpool_workflow_resumes_total",
-    "nicpool_nad_errors_total",
-    "nicpool_cni_request_seconds",
-    "nicpool_cni_wait_seconds",
-    "nicpool_cni_errors_total",
-    "nicpool_cni_unknown_attachments_total",
-}
-"""The metric names the controller, store and agent promise (issue 5, Observability)."""
 
 
 # -- static checks: promtool and the files' shape -----------------------------
@@ -244,10 +229,6 @@ def agent_post(sock: Path, path: str, body: dict[str, Any]) -> int:
         conn.close()
 
 
-def wait_query(prom: PrometheusServer, what: str, expr: str, timeout: float = 90) -> None:
-    wait_for(what, lambda: has_numbers(prom.query(expr)), timeout, every=0.5)
-
-
 def networks(namespace: str, nad: str) -> dict[str, str]:
     return {"k8s.v1.cni.cncf.io/networks": f"{namespace}/{nad}"}
 
@@ -281,12 +262,7 @@ def start_processes(
     prom = PrometheusServer(binary, jobs, rule_files=[MONITORING / "alerts.yaml"])
     stack.callback(prom.stop)
     prom.start()
-    wait_for(
-        "all three targets up",
-        lambda: [t["health"] for t in prom.active_targets()] == ["up"] * 3,
-        60,
-        every=0.5,
-    )
+    prom.wait_targets_up(3)
     return controllers, agent, prom
 
 
@@ -294,7 +270,7 @@ def create_world(scene: Scene, stack: ExitStack) -> None:
     """Subnets first (Prometheus sees them empty), then pods (the trend turns down)."""
     cluster, ns = scene.cluster, scene.namespace
     octet = int(ns[-4:], 16)
-    a, b = 100 + octet % 100, octet // 256
+    a, b = 100 + octet % 50, octet // 256
     stack.callback(cluster.delete_cluster_object, "subnets", scene.subnet)
     stack.callback(cluster.delete_cluster_object, "subnets", scene.tiny)
     cluster.create_nad(ns, "mon-net", nad_config(f"mon-net.{ns}"))
@@ -308,12 +284,12 @@ def create_world(scene: Scene, stack: ExitStack) -> None:
         gateway=f"10.{a}.{b}.1,fd00:{a:x}:{b:x}::1",
     )
     cluster.create_subnet(
-        scene.tiny, protocol="IPv4", provider=f"tiny-net.{ns}", cidrBlock=f"10.{a}.{b}.252/30"
+        scene.tiny, protocol="IPv4", provider=f"tiny-net.{ns}", cidrBlock=f"10.{a + 50}.{b}.252/30"
     )
     for subnet in (scene.subnet, scene.tiny):
         series = f'nicpool_subnet_addresses{{subnet="{subnet}",state="%s"}}'
         untouched = f"{series % 'available'} == ignoring (state) {series % 'total'}"
-        wait_query(scene.prometheus, f"{subnet} scraped with nothing leased", untouched)
+        scene.prometheus.wait_for_data(f"{subnet} scraped with nothing leased", untouched)
     cluster.create_pod(ns, "good", networks(ns, "mon-net"))
     cluster.create_pod(ns, "tiny", networks(ns, "tiny-net"))
     outside = {**networks(ns, "mon-net"), f"mon-net.{ns}.kubernetes.io/ip_address": "192.0.2.10"}
@@ -367,9 +343,7 @@ def scene(control_plane: ControlPlane, etcd_server: EtcdServer) -> Iterator[Scen
         drive_agent(world)
         since = time.time()
         # Two scrapes of every target after the last request: rates see the change.
-        wait_query(
-            prom, "a scrape of every target after the requests", f"min(timestamp(up)) > {since + 1}"
-        )
+        prom.wait_for_data("a scrape after the requests", f"min(timestamp(up)) > {since + 1}")
         yield world
 
 
@@ -393,9 +367,14 @@ def test_expression_evaluates_on_the_live_exporters(scene: Scene, expression: Ex
     if expression.origin in EMPTY_WHEN_HEALTHY:
         assert samples == [], f"{expression.origin}: {samples}"
     elif expression.origin not in EITHER:
-        assert has_numbers(samples), f"{expression.origin} returned no data: {samples}\n{promql}"
+        assert has_numbers(samples), f"{expression.origin}: no data {samples}\n{promql}"
     if expression.origin in POSITIVE:
         assert any(float(s["value"][1]) > 0 for s in samples), f"{expression.origin}: {samples}"
+
+
+def test_exporters_declare_every_metric_of_the_contract(scene: Scene) -> None:
+    declared = scene.prometheus.metric_names_with_metadata()
+    assert {name for name in CONTRACT if family_of(name, declared) is None} == set()
 
 
 def test_subnet_variable_lists_the_subnets(scene: Scene) -> None:
@@ -419,21 +398,15 @@ def test_prometheus_runs_every_rule_and_raises_what_the_scene_provokes(scene: Sc
     wait_for(f"exactly {sorted(provoked)} pending or firing", active, 60, every=0.5)
 
 
-def rule_expr(name: str) -> str:
-    return next(str(alert["expr"]) for alert in ALERTS if alert["alert"] == name)
-
-
 def test_stopped_exporters_raise_the_down_and_absent_alerts(scene: Scene) -> None:
     prom = scene.prometheus
     leader = scene.leader()
     standby = next(c for c in scene.controllers if c is not leader)
     standby.stop()
     scene.agent.stop()
-    wait_query(prom, "NicpoolControllerDown", rule_expr("NicpoolControllerDown"))
-    down = prom.query(rule_expr("NicpoolControllerDown"))
+    down = prom.wait_for_data("controller down", alert_expr(RULES, "NicpoolControllerDown"))
     assert [s["metric"]["instance"] for s in down] == [f"127.0.0.1:{standby.metrics_port}"]
-    wait_query(prom, "NicpoolAgentDown", rule_expr("NicpoolAgentDown"))
-    agent = prom.query(rule_expr("NicpoolAgentDown"))
+    agent = prom.wait_for_data("agent down", alert_expr(RULES, "NicpoolAgentDown"))
     assert [s["metric"]["instance"] for s in agent] == [f"127.0.0.1:{scene.agent.metrics_port}"]
     leader.stop()
-    wait_query(prom, "NicpoolLeaderMetricAbsent", rule_expr("NicpoolLeaderMetricAbsent"))
+    prom.wait_for_data("no controller at all", alert_expr(RULES, "NicpoolLeaderMetricAbsent"))

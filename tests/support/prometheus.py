@@ -184,6 +184,26 @@ class PrometheusServer:
         result: list[dict[str, Any]] = data["result"]
         return result
 
+    def wait_for_data(self, what: str, expr: str, timeout: float = 90.0) -> list[dict[str, Any]]:
+        """Poll ``expr`` until it returns a number; its samples. Fails naming ``what``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            samples = self.query(expr)
+            if has_numbers(samples):
+                return samples
+            time.sleep(0.5)
+        raise AssertionError(f"no data for {what} after {timeout}s: {expr}")
+
+    def wait_targets_up(self, count: int, timeout: float = 60.0) -> None:
+        """Discovery applies a new config after ~5 s; then every target must answer."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            health = [target["health"] for target in self.active_targets()]
+            if health == ["up"] * count:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"targets not all up after {timeout}s: {self.active_targets()}")
+
     def active_targets(self) -> list[dict[str, Any]]:
         targets: list[dict[str, Any]] = self.api("targets", state="active")["activeTargets"]
         return targets
@@ -203,6 +223,23 @@ def has_numbers(samples: list[dict[str, Any]]) -> bool:
 
 
 # -- expressions in the ops files ---------------------------------------------
+
+CONTRACT = {
+    "nicpool_subnet_addresses",
+    "nicpool_allocation_seconds",
+    "nicpool_allocation_errors_total",
+    "nicpool_retries_total",
+    "nicpool_queue_depth",
+    "nicpool_leader",
+    "nicpool_leader_changes_total",
+    "nicpool_workflow_resumes_total",
+    "nicpool_nad_errors_total",
+    "nicpool_cni_request_seconds",
+    "nicpool_cni_wait_seconds",
+    "nicpool_cni_errors_total",
+    "nicpool_cni_unknown_attachments_total",
+}
+"""The metric names the controller, store and agent promise (issue 5, Observability)."""
 
 
 @dataclass(frozen=True)
@@ -264,6 +301,14 @@ def variable_queries(dashboard: Mapping[str, Any]) -> list[LabelValuesQuery]:
             raise ValueError(f"variable {var.get('name')}: unsupported query {text!r}")
         found.append(LabelValuesQuery(str(var["name"]), match["selector"], match["label"]))
     return found
+
+
+def alerts(rules: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [rule for group in rules["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def alert_expr(rules: Mapping[str, Any], name: str) -> str:
+    return next(str(rule["expr"]) for rule in alerts(rules) if rule["alert"] == name)
 
 
 def rule_expressions(rules: Mapping[str, Any]) -> list[Expression]:
