@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
 from store.core.keys import Keys
-from store.core.ops import MAX_TXN_OPS, Compare, CreateRevisionIs, KeyValue, Op
+from store.core.ops import MAX_TXN_OPS, Compare, CreateRevisionIs, Get, KeyValue, Op
 from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks, release_ops
 from store.core.records import Attachment, Lease, decode_attachment, decode_lease
 from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
@@ -134,13 +134,11 @@ class Ipam:
         Optimistic: the first attempt assumes no attachment or MAC index
         exists for these requests (the common case) and reads nothing; the
         transaction compares that assumption, and if it was wrong its
-        failure branch has read the truth into ``known`` for the retry.
+        failure branch has read the truth into ``known`` for the retry. A
+        request is never refused on that assumption alone: its attachment is
+        read first, since the address "held by another pod" may be its own.
         """
-        existing, mac_holders = self._known_records(known)
-        for slot in slots:
-            if self._release_if_elsewhere(slot.request, existing.get(slot.request.ref), fence):
-                known[self.keys.attachment(slot.request.ref)] = None
-                del existing[slot.request.ref]
+        existing, mac_holders = self._prepare(slots, known, fence)
         while slots:
             plan = self._new_plan(subnet, state, fence)
             planned: list[tuple[_Slot, Result]] = []
@@ -156,6 +154,17 @@ class Ipam:
                 except PermanentError as exc:
                     result = exc
                 planned.append((slot, result))
+            unverified = [
+                key
+                for slot, result in planned
+                if isinstance(result, PermanentError)
+                and (key := self.keys.attachment(slot.request.ref)) not in known
+            ]
+            if unverified:
+                known.update(self._read(unverified))
+                slots = [slot for slot, _ in planned] + deferred + slots
+                existing, mac_holders = self._prepare(slots, known, fence)
+                continue
             try:
                 revision = self._commit(state, plan, fence)
             except Conflict as exc:
@@ -224,6 +233,26 @@ class Ipam:
             rng=self._rng,
             holder_of=self._holder_of_factory(subnet),
         )
+
+    def _prepare(
+        self, slots: list[_Slot], known: dict[str, KeyValue | None], fence: Fencing
+    ) -> tuple[dict[AttachmentRef, Existing], dict[str, str]]:
+        """What is known to exist, after freeing predecessors that live in other subnets."""
+        existing, mac_holders = self._known_records(known)
+        for slot in slots:
+            if self._release_if_elsewhere(slot.request, existing.get(slot.request.ref), fence):
+                known[self.keys.attachment(slot.request.ref)] = None
+                del existing[slot.request.ref]
+        return existing, mac_holders
+
+    def _read(self, keys: list[str]) -> dict[str, KeyValue | None]:
+        """Several keys in as few round trips as the op cap allows."""
+        found: dict[str, KeyValue | None] = {}
+        for start in range(0, len(keys), MAX_TXN_OPS):
+            chunk = keys[start : start + MAX_TXN_OPS]
+            outcome = self.client.txn([], [Get(key) for key in chunk])
+            found.update(zip(chunk, outcome.gets, strict=True))
+        return found
 
     def _known_records(
         self, known: dict[str, KeyValue | None]
