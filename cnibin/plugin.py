@@ -29,9 +29,14 @@ Two roles, chosen by the network config (Kube-OVN's names):
 
 Protocol with the agent (DESIGN.md "Plugin <-> agent"): HTTP/1.1 over the
 unix socket, ``POST /api/v1/add`` and ``/api/v1/del`` with Kube-OVN's JSON
-field names. Errors go to stdout as CNI error JSON with a non-zero exit:
-1 unsupported cniVersion, 3 pod netns gone (main plugin ADD), 4 bad
-environment, 6 undecodable config, 7 invalid config, 11 try again later
+field names, plus nicpool's additions that a Kube-OVN daemon would ignore:
+``pod_uid`` (from K8S_POD_UID), ``wait_seconds: 0`` on CHECK,
+``POST /api/v1/gc`` (CNI 1.1 GC: the runtime's valid attachments, counted by
+the agent, never freed here) and ``GET /healthz`` (CNI 1.1 STATUS).
+
+Errors go to stdout as CNI error JSON with a non-zero exit: 1 unsupported
+cniVersion, 3 pod netns gone (main plugin ADD), 4 bad environment, 6
+undecodable config, 7 invalid config, 11 try again later
 (agent unreachable, no lease yet), 50 agent unavailable (STATUS); plugin
 specific: 100 CHECK found the lease no longer matches prevResult, 101 the
 agent's reply is unreadable, 102 a link could not be set up; 999 an
