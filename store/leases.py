@@ -108,7 +108,7 @@ class Ipam:
             batch, state.pending = state.pending, []
         known: dict[str, KeyValue | None] = {}
         try:
-            for attempt in retrying(f"allocate {subnet}"):
+            for attempt in retrying("allocate", subject=subnet):
                 with attempt:
                     self._commit_batch(
                         subnet, state, [s for s in batch if not s.done.is_set()], fence, known
@@ -309,7 +309,7 @@ class Ipam:
         ``uid`` is given and the attachment belongs to another pod UID (a
         successor of the same name that must keep its addresses).
         """
-        for attempt in retrying(f"release {ref}"):
+        for attempt in retrying("release", subject=ref):
             with attempt:
                 return self._release_once(ref, fence, uid)
         raise AssertionError("unreachable: retrying re-raises")

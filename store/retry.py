@@ -25,16 +25,23 @@ RETRIES = Counter(
 )
 
 
-def retrying(operation: str, *, deadline: float = 30.0, max_wait: float = 1.0) -> tenacity.Retrying:
-    """A policy for one ``operation``: temporary errors retried until ``deadline`` seconds."""
+def retrying(
+    operation: str, *, subject: object = "", deadline: float = 30.0, max_wait: float = 1.0
+) -> tenacity.Retrying:
+    """A policy for one ``operation``: temporary errors retried until ``deadline`` seconds.
+
+    ``operation`` is a fixed word (it is a metric label, so it must not grow
+    with the cluster); ``subject`` (a subnet, a pod NIC) goes to the log only.
+    """
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         RETRIES.labels(operation).inc()
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         log.info(
-            "%s: attempt %d failed (%s); will retry in %.3f s",
+            "%s %s: attempt %d failed (%s); will retry in %.3f s",
             operation,
+            subject,
             state.attempt_number,
             error,
             delay,

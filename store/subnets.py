@@ -51,7 +51,7 @@ class Subnets:
 
     def put(self, spec: SubnetSpec, *, fence: Fencing) -> list[Lease]:
         """Create or update ``spec``; returns live leases now inside a reserved range."""
-        for attempt in retrying(f"put subnet {spec.name}"):
+        for attempt in retrying("put_subnet", subject=spec.name):
             with attempt:
                 return self._put_once(spec, fence)
         raise AssertionError("unreachable: retrying re-raises")
