@@ -80,6 +80,21 @@ def etcd_version(binary: Path) -> str:
     return first.removeprefix("etcd Version:").strip()
 
 
+def store_code() -> str:
+    """The commit the measured ``store/`` comes from, marked when it has local changes."""
+    root = Path(__file__).resolve().parents[2]
+    git = ["git", "-C", str(root)]
+    head = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    )
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "store"], capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" + uncommitted store/ changes" if dirty.stdout.strip() else "")
+
+
 def store_revision(client: EtcdClient) -> int:
     _, revision = client.get(f"{PREFIX}revision-probe")
     return int(revision)
@@ -380,6 +395,7 @@ def run(args: argparse.Namespace, binary: Path) -> dict[str, Any]:
         "goal": "ratio >= 1.0",
         "goal_met": throughput["ratio"] >= 1.0,
         "latency_by_size": sizes,
+        "store_code": store_code(),
         "etcd_version": etcd_version(binary),
         "etcd_binary": str(binary),
         "fsync": True,

@@ -99,7 +99,7 @@ def test_fixed_mac_is_recorded_normalised_and_unique_in_the_subnet(
     register(client, etcd_prefix, cidr_block="10.0.0.0/24")
     [first] = ipam.allocate([request("a", mac="00:00:00:53:6B:BB")], fence=UNFENCED)
     assert attachment(first).mac == "00:00:00:53:6b:bb"
-    mac_key = Keys(etcd_prefix).mac(NET1, attachment(first).mac)  # type: ignore[arg-type]
+    mac_key = Keys(etcd_prefix).mac(NET1, attachment(first).mac)
     holder, _ = client.get(mac_key)
     assert holder is not None
     assert holder.value.decode() == Keys(etcd_prefix).attachment(ref("a"))

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from store.attachments import AttachmentReader
+from store.core.ops import KeyValue
 from store.election import Election
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
@@ -109,9 +110,9 @@ def test_reader_waiting_while_etcd_restarts_still_gets_the_attachment(
     watching = threading.Event()
     original = client.watch_key
 
-    def watch_key(*args: object, **kwargs: object) -> object:
+    def watch_key(key: str, *, start_revision: int, timeout: float) -> KeyValue | None:
         watching.set()
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(key, start_revision=start_revision, timeout=timeout)
 
     client.watch_key = watch_key  # type: ignore[method-assign]
     with ThreadPoolExecutor(1) as pool:

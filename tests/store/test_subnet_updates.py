@@ -10,6 +10,7 @@ import pytest
 
 from store.core.identity import SubnetName
 from store.core.keys import Keys
+from store.core.records import Attachment
 from store.core.subnetspec import parse_subnet_spec
 from store.errors import ExcludedAddress, InvalidSubnetSpec, SubnetExhausted
 from store.etcd import EtcdClient
@@ -68,7 +69,8 @@ def test_newly_excluded_lease_is_kept_reported_and_never_handed_out_again(
     ipam.release(ref("a"), fence=UNFENCED)
     # Fill the subnet: .2 and .3 never come back.
     results = ipam.allocate([request(f"p{i}") for i in range(20)], fence=UNFENCED)
-    handed_out = [r.ip_csv() for r in results if not isinstance(r, SubnetExhausted)]
+    handed_out = [r.ip_csv() for r in results if isinstance(r, Attachment)]
+    assert all(isinstance(r, (Attachment, SubnetExhausted)) for r in results)
     assert handed_out == [f"10.0.0.{i}" for i in range(4, 15)]
     [fixed] = ipam.allocate([request("fixed", fixed_ips=("10.0.0.2",))], fence=UNFENCED)
     assert isinstance(fixed, ExcludedAddress)
