@@ -18,6 +18,7 @@ from types import FrameType
 
 from prometheus_client import start_http_server
 
+from cnibin.agent.metrics import publish_zeroes
 from cnibin.agent.server import AgentServer
 from cnibin.agent.service import AgentService
 from store.attachments import AttachmentReader
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     address = metrics_address(args.metrics_addr)
     if address is not None:
+        publish_zeroes()
         start_http_server(address[1], addr=address[0])
     server = AgentServer(Path(args.socket), service)
     stop = threading.Event()

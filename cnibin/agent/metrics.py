@@ -24,3 +24,29 @@ UNKNOWN_ATTACHMENTS = Counter(
     "nicpool_cni_unknown_attachments_total",
     "Attachments this agent served that a CNI GC no longer listed as valid.",
 )
+
+VERBS = ("add", "del", "gc", "status", "other")
+REASONS = (
+    "BadRequest",
+    "NotFound",
+    "Internal",
+    "ClientGone",
+    "EtcdUnavailable",
+    "UnreadableRecord",
+    "NoLease",
+    "LeaseTimeout",
+    "UidMismatch",
+)
+
+
+def publish_zeroes() -> None:
+    """Export every known label at 0 from the start.
+
+    A labelled series appears on its first increment, so ``rate()`` and
+    ``increase()`` would never see that first error; with the series already
+    at 0 they do.
+    """
+    for verb in VERBS:
+        REQUEST_SECONDS.labels(verb=verb)
+    for reason in REASONS:
+        ERRORS.labels(reason=reason)
