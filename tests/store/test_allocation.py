@@ -374,3 +374,46 @@ def test_adopting_across_subnets_leaves_no_stray_lease(
     ipam.release(ref("db-0"), fence=UNFENCED)
     assert lease_addresses(client, etcd_prefix, "net1") == set()
     assert lease_addresses(client, etcd_prefix, "net2") == set()
+
+
+def test_a_new_leader_reallocating_a_mixed_batch_keeps_existing_and_adds_new(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    """What a restarted controller does: allocate again for every pod it sees."""
+    spec = register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    before = ipam.allocate([request("a"), request("b", mac="0a:00:00:00:00:0b")], fence=UNFENCED)
+    fresh = Ipam(client, etcd_prefix)  # no cache: it does not know a and b exist
+    results = fresh.allocate(
+        [
+            request("a"),
+            request("new-1"),
+            request("b", mac="0a:00:00:00:00:0b"),
+            request("new-2", mac="0a:00:00:00:00:0b"),  # b's MAC: refused
+            request("new-3"),
+        ],
+        fence=UNFENCED,
+    )
+    assert results[0] == before[0]
+    assert results[2] == before[1]
+    assert isinstance(results[3], MacInUse)
+    assert ips([results[1], results[4]]) == ["10.0.0.4", "10.0.0.5"]
+    assert bitmap_addresses(client, etcd_prefix, spec) == {f"10.0.0.{i}" for i in range(2, 6)}
+    assert lease_addresses(client, etcd_prefix, "net1") == {f"10.0.0.{i}" for i in range(2, 6)}
+
+
+def test_a_replacement_and_new_pods_in_one_call_do_not_collide(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    spec = register(client, etcd_prefix, cidr_block="10.0.0.0/29")  # .2 - .6
+    ipam.allocate([request("db-0", uid="old"), request("x")], fence=UNFENCED)  # .2 .3
+    got = ips(
+        ipam.allocate([request("y"), request("db-0", uid="new"), request("w")], fence=UNFENCED)
+    )
+    assert len(set(got)) == 3
+    assert not {"10.0.0.2", "10.0.0.3"} & set(got)  # x keeps its; db-0's old one is reused last
+    # The replaced pod's old address is free again: a fixed request gets it.
+    [fixed] = ipam.allocate([request("z", fixed_ips=("10.0.0.2",))], fence=UNFENCED)
+    assert attachment(fixed).ip_csv() == "10.0.0.2"
+    stored = {a.ip_csv() for a in ipam.attachments()}
+    assert stored == {*got, "10.0.0.2", "10.0.0.3"}
+    assert bitmap_addresses(client, etcd_prefix, spec) == stored
