@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -19,7 +21,7 @@ from tests.store.helpers import (
     lease_addresses,
     register,
 )
-from tests.store.workers import allocate_until_exhausted
+from tests.store.workers import allocate_until_exhausted, take_from_pool
 from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
@@ -27,20 +29,13 @@ pytestmark = pytest.mark.store
 PROCESSES = 8
 
 
-def test_eight_processes_fill_a_slash_24_handing_each_address_out_once(
-    etcd_server: EtcdServer, client: EtcdClient, etcd_prefix: str
-) -> None:
-    spec = register(client, etcd_prefix, cidr_block="10.24.0.0/24")
-    usable = {spec.layouts[0].address_at(o) for o in range(256) if o not in (0, 1, 255)}
-
+def run_processes(endpoint: str, prefix: str, target: Callable[..., None]) -> list[Any]:
+    """``PROCESSES`` spawned processes running ``target``, released together; their reports."""
     context = multiprocessing.get_context("spawn")
     start = context.Barrier(PROCESSES)
     results = context.Queue()
     workers = [
-        context.Process(
-            target=allocate_until_exhausted,
-            args=(etcd_server.endpoint, etcd_prefix, n, start, results),
-        )
+        context.Process(target=target, args=(endpoint, prefix, n, start, results))
         for n in range(PROCESSES)
     ]
     for worker in workers:
@@ -49,6 +44,16 @@ def test_eight_processes_fill_a_slash_24_handing_each_address_out_once(
     for worker in workers:
         worker.join(timeout=30)
         assert worker.exitcode == 0
+    return reports
+
+
+def test_eight_processes_fill_a_slash_24_handing_each_address_out_once(
+    etcd_server: EtcdServer, client: EtcdClient, etcd_prefix: str
+) -> None:
+    spec = register(client, etcd_prefix, cidr_block="10.24.0.0/24")
+    usable = {spec.layouts[0].address_at(o) for o in range(256) if o not in (0, 1, 255)}
+
+    reports = run_processes(etcd_server.endpoint, etcd_prefix, allocate_until_exhausted)
 
     handed_out: list[str] = []
     for _, got, final in reports:
@@ -70,3 +75,18 @@ def test_eight_processes_fill_a_slash_24_handing_each_address_out_once(
     assert sorted(stored) == sorted(handed_out)
     assert lease_addresses(client, etcd_prefix, "net1") == usable
     assert bitmap_addresses(client, etcd_prefix, spec) == usable
+
+
+def test_eight_processes_sharing_one_ip_pool_get_each_entry_once(
+    etcd_server: EtcdServer, client: EtcdClient, etcd_prefix: str
+) -> None:
+    spec = register(client, etcd_prefix, cidr_block="10.24.0.0/24")
+    reports = run_processes(etcd_server.endpoint, etcd_prefix, take_from_pool)
+    outcomes = [outcome for _, got, _ in reports for outcome in got]
+    assert len(outcomes) == 40
+    granted = [ip for kind, ip in outcomes if kind == "ok"]
+    # 20 entries for 40 pods: each entry once, everyone else told the pool is exhausted.
+    assert sorted(granted) == sorted(f"10.24.0.{i}" for i in range(100, 120))
+    assert Counter(kind for kind, _ in outcomes) == {"ok": 20, "PoolExhausted": 20}
+    assert bitmap_addresses(client, etcd_prefix, spec) == set(granted)
+    assert lease_addresses(client, etcd_prefix, "net1") == set(granted)

@@ -51,6 +51,29 @@ def allocate_until_exhausted(
     results.put((worker, got, final))
 
 
+def take_from_pool(
+    endpoint: str, prefix: str, worker: int, start: Barrier, results: Queue[object]
+) -> None:
+    """Five pods, one at a time, each asking for the same shared ip_pool."""
+    pool = tuple((f"10.24.0.{i}",) for i in range(100, 120))
+    client = EtcdClient(EtcdSettings(endpoints=(endpoint,)))
+    ipam = Ipam(client, prefix)
+    outcomes: list[tuple[str, str]] = []
+    start.wait()
+    try:
+        for n in range(5):
+            [outcome] = ipam.allocate([request(f"w{worker}-{n}", pool=pool)], fence=UNFENCED)
+            if isinstance(outcome, PermanentError):
+                outcomes.append((type(outcome).__name__, ""))
+            else:
+                outcomes.append(("ok", outcome.ip_csv()))
+    except Exception as exc:  # reported to the test, which fails on it
+        outcomes.append((type(exc).__name__, str(exc)))
+    finally:
+        client.close()
+    results.put((worker, outcomes, None))
+
+
 def _say(*words: object) -> None:
     print(*words, flush=True)
 
