@@ -163,6 +163,11 @@ class Controller:
             rt.settings.identity,
             time.monotonic() - self.started,
         )
+        # Let the new pods through first: decoding every attachment holds the
+        # interpreter for a while, and they need no index (bounded wait).
+        settle = time.monotonic() + 2.0
+        while rt.queue.urgent() and time.monotonic() < settle and rt.leading:
+            self.lost.wait(0.01)
         began = time.monotonic()
         rt.index.finish_load(rt.ipam.attachments())
         log.info(

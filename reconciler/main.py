@@ -43,7 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=int(env("NICPOOL_WORKERS", "16")),
+        default=int(env("NICPOOL_WORKERS", "32")),
         help="pods processed in parallel (NICPOOL_WORKERS)",
     )
     p.add_argument(

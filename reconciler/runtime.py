@@ -44,7 +44,7 @@ WATCHED: tuple[Resource, ...] = (SUBNETS, IPPOOLS, NADS, REPLICASETS, STATEFULSE
 class Settings:
     identity: str
     """This replica's name in the election and on Events (pod name or host/pid)."""
-    workers: int = 16
+    workers: int = 32
     """Pods processed in parallel (each pod's events stay serial)."""
     election_ttl: int = 10
     gc_interval: float = 60.0

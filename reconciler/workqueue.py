@@ -26,6 +26,7 @@ class WorkQueue(Generic[K]):
         self._clock = clock
         self._cond = threading.Condition()
         self._queue: deque[K] = deque()
+        self._urgent: deque[K] = deque()
         self._dirty: set[K] = set()
         self._processing: set[K] = set()
         self._delayed: list[tuple[float, int, K]] = []
@@ -34,16 +35,14 @@ class WorkQueue(Generic[K]):
         self._closed = False
 
     def add(self, key: K, *, front: bool = False) -> None:
-        """Queue ``key``; ``front`` jumps the line (a new pod waiting for its first address)."""
+        """Queue ``key``; ``front`` puts it in the urgent line (a new pod waiting for its
+        first address), served first and in order, ahead of routine re-checks."""
         with self._cond:
             if self._closed or key in self._dirty:
                 return
             self._dirty.add(key)
             if key not in self._processing:
-                if front:
-                    self._queue.appendleft(key)
-                else:
-                    self._queue.append(key)
+                (self._urgent if front else self._queue).append(key)
                 self._cond.notify()
 
     def add_after(self, key: K, delay: float) -> None:
@@ -73,8 +72,8 @@ class WorkQueue(Generic[K]):
         with self._cond:
             while not self._closed:
                 self._promote_due()
-                if self._queue:
-                    key = self._queue.popleft()
+                if self._urgent or self._queue:
+                    key = (self._urgent or self._queue).popleft()
                     self._dirty.discard(key)
                     self._processing.add(key)
                     return key
@@ -93,17 +92,24 @@ class WorkQueue(Generic[K]):
 
     def depth(self) -> int:
         with self._cond:
-            return len(self._queue)
+            return len(self._queue) + len(self._urgent)
+
+    def urgent(self) -> int:
+        """Keys in the urgent line or being processed."""
+        with self._cond:
+            return len(self._urgent) + len(self._processing)
 
     def pending(self) -> int:
         """Queued, running and scheduled keys (zero means idle)."""
         with self._cond:
-            return len(self._queue) + len(self._processing) + len(self._delayed)
+            waiting = len(self._queue) + len(self._urgent)
+            return waiting + len(self._processing) + len(self._delayed)
 
     def clear(self) -> None:
         """Drop everything queued or scheduled (leadership lost)."""
         with self._cond:
             self._queue.clear()
+            self._urgent.clear()
             self._dirty.clear()
             self._delayed.clear()
             self._failures.clear()

@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench.e2e", description=__doc__)
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=32)
     parser.add_argument("--restart-leases", type=int, default=10_000)
     parser.add_argument("--output", type=Path, default=RESULTS / "e2e.json")
     args = parser.parse_args(argv)

@@ -15,15 +15,28 @@ def owned(kind: str, name: str, uid: str) -> dict:
 
 def test_deployment_pod_is_traced_through_its_replicaset() -> None:
     rs = {"metadata": {"name": "web-7d9", "namespace": "ns", **owned("Deployment", "web", "d1")}}
-    pod = {"metadata": {"name": "web-7d9-x", "namespace": "ns", "uid": "p1",
-                        **owned("ReplicaSet", "web-7d9", "r1")}}
+    pod = {
+        "metadata": {
+            "name": "web-7d9-x",
+            "namespace": "ns",
+            "uid": "p1",
+            **owned("ReplicaSet", "web-7d9", "r1"),
+        }
+    }
     found = workload_of(pod, {"ns/web-7d9": rs}.get)
     assert (found.kind, found.name, found.uid) == ("Deployment", "web", "d1")
 
 
 def test_statefulset_pod_has_its_ordinal() -> None:
-    pod = {"metadata": {"name": "db-2", "namespace": "ns", "uid": "p",
-                        "annotations": {"a": "b"}, **owned("StatefulSet", "db", "s1")}}
+    pod = {
+        "metadata": {
+            "name": "db-2",
+            "namespace": "ns",
+            "uid": "p",
+            "annotations": {"a": "b"},
+            **owned("StatefulSet", "db", "s1"),
+        }
+    }
     view = pod_view(pod, {}.get)
     assert (view.workload.kind, view.ordinal, view.annotations) == ("StatefulSet", 2, {"a": "b"})
 
@@ -41,6 +54,9 @@ def test_empty_nad_spec_has_no_config() -> None:
 
 
 def test_statefulset_state() -> None:
-    sts = {"metadata": {"uid": "s", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"replicas": 0}}
+    sts = {
+        "metadata": {"uid": "s", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"replicas": 0},
+    }
     assert statefulset_state(sts).replicas == 0 and statefulset_state(sts).deleting
     assert statefulset_state(None) is None

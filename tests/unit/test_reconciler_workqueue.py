@@ -97,3 +97,13 @@ def test_many_workers_never_run_one_key_concurrently() -> None:
         t.join(30)
     assert overlaps == []
     assert set(runs) == set(range(7))
+
+
+def test_urgent_keys_are_served_first_and_in_their_own_order() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("recheck-1")
+    queue.add("new-1", front=True)
+    queue.add("recheck-2")
+    queue.add("new-2", front=True)
+    order = [queue.get(0) for _ in range(4)]
+    assert order == ["new-1", "new-2", "recheck-1", "recheck-2"]
