@@ -1,0 +1,126 @@
+"""``python -m ops.demo [--keep]``: run the demo; see the package docstring.
+
+Exit codes: 0 demo ran and cleaned up, 1 a step failed (cleanup still ran),
+2 this machine cannot run it (not root, missing binaries), 130 interrupted.
+SIGTERM is turned into the same path as Ctrl-C, and a second Ctrl-C during
+cleanup is ignored, so namespaces and processes are always removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from ops.demo import show, steps
+from ops.demo.pods import DemoError
+from ops.demo.stack import Stack
+from tests.support.cni import REFERENCE_PLUGINS
+from tests.support.kube import find_assets
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ops.demo", description=__doc__)
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        default=os.environ.get("NICPOOL_DEMO_KEEP", "") not in ("", "0"),
+        help="leave everything running after the last step until Ctrl-C, to poke at metrics "
+        "(NICPOOL_DEMO_KEEP=1, e.g. NICPOOL_DEMO_KEEP=1 make demo)",
+    )
+    return p
+
+
+def preflight() -> Path | str:
+    """The directory of the Kubernetes binaries, or why this machine cannot run the demo."""
+    if os.geteuid() != 0:
+        return "the demo creates network namespaces and must run as root (try: sudo make demo)"
+    if not os.access(REFERENCE_PLUGINS / "macvlan", os.X_OK):
+        return f"no CNI macvlan plugin in {REFERENCE_PLUGINS} (make deps installs it)"
+    assets = find_assets()
+    if assets is None:
+        return "no etcd/kube-apiserver/kube-controller-manager: run make test-binaries"
+    return assets
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run(stack: Stack, keep: bool) -> None:
+    steps.start_cluster(stack)
+    steps.start_nicpool(stack)
+    nad = steps.apply_seed(stack)
+    steps.wire_seed_pods(stack, nad)
+    steps.failover(stack, nad)
+    steps.usage_and_metrics(stack)
+    if keep:
+        show.say("--keep: everything stays up; press Ctrl-C to clean up")
+        while True:
+            time.sleep(3600)
+
+
+def cleanup(stack: Stack) -> bool:
+    show.step(7, steps.TOTAL, "cleanup: processes, network namespaces, temporary files")
+    started = time.monotonic()
+    timings = stack.close()
+    show.say("stopped: " + ", ".join(f"{part} {seconds:.1f} s" for part, seconds in timings))
+    left = stack.leftovers()
+    for item in left:
+        show.warn(f"left behind: {item}")
+    tag = stack.lab.tag if stack.lab is not None else "-"
+    show.say(
+        f"cleanup done in {time.monotonic() - started:.1f} s: {len(stack.pids)} processes stopped, "
+        f"namespaces {tag}-* removed, {stack.workdir} removed; {len(left)} left behind"
+    )
+    return not left
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    assets = preflight()
+    if isinstance(assets, str):
+        print(f"make demo: {assets}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _terminate)
+    stack, status = Stack(assets=assets), 0
+    show.say(f"nicpool demo: binaries from {assets}; work directory {stack.workdir}")
+    try:
+        run(stack, args.keep)
+    except DemoError as error:
+        show.warn(f"demo failed: {error}")
+        _log_tails(stack)
+        status = 1
+    except KeyboardInterrupt:
+        show.warn("interrupted")
+        status = 130
+    except Exception as error:
+        show.warn(f"demo failed unexpectedly: {error!r}")
+        _log_tails(stack)
+        status = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        clean = cleanup(stack)
+    show.say(
+        f"demo {'finished' if status == 0 else 'stopped'} in {show.elapsed():.1f} s end to end"
+    )
+    return status if clean else max(status, 1)
+
+
+def _log_tails(stack: Stack) -> None:
+    for replica in stack.controllers:
+        show.warn(f"{replica.identity} log tail:")
+        show.block(replica.log_tail(1500))
+    if stack.agent is not None:
+        show.warn("agent log tail:")
+        show.block(stack.agent.log_text()[-1500:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
