@@ -98,6 +98,8 @@ def _settle_predecessors(rt: Runtime, key: str, pod: Mapping[str, Any] | None) -
     Checked against the apiserver (not the cache) before anything is freed,
     because a new leader's cache may not have seen the newest pod yet.
     """
+    if pod is not None and not rt.index.loaded:
+        return  # the store replaces (or, for StatefulSets, adopts) a predecessor itself
     require_index(rt)
     uid = pod_uid(pod) if pod is not None else None
     stale = [att for att in rt.index.of_pod(_ref_of(key)) if att.uid != uid]

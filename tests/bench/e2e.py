@@ -282,7 +282,8 @@ def measure_restart(  # noqa: PLR0917 (one call site, all of the run's state)
     leading = logged(r"ready to allocate ([\d.]+) s after start")
     indexed = logged(r"(\d+) attachments indexed in ([\d.]+) s \(([\d.]+) s after start\)")
     return {
-        "restart_leases": int(indexed.group(1)),
+        "restart_leases": args.restart_leases,
+        "restart_leases_indexed": int(indexed.group(1)),
         "restart_ready_s": round(ready, 2),
         "restart_leader_ready_s": float(leading.group(1)),
         "restart_index_loaded_s": float(indexed.group(3)),
