@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from store.core.keys import Keys
 from store.election import Election
 from store.etcd import EtcdClient
 from store.leases import Fence
@@ -41,6 +43,13 @@ def candidate(
     return election
 
 
+def wait_for_candidates(client: EtcdClient, prefix: str, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(client.get_prefix(Keys(prefix).election)[0]) < count:
+        assert time.monotonic() < deadline, f"fewer than {count} candidates joined"
+        time.sleep(0.02)
+
+
 def test_nobody_leads_an_empty_election(client: EtcdClient, etcd_prefix: str) -> None:
     assert Election(client, etcd_prefix, identity="observer").leader() is None
 
@@ -48,8 +57,8 @@ def test_nobody_leads_an_empty_election(client: EtcdClient, etcd_prefix: str) ->
 def test_second_candidate_waits_while_the_first_leads(
     client: EtcdClient, etcd_prefix: str, elections: list[Election]
 ) -> None:
-    first = candidate(elections, client, etcd_prefix, "host-a/1", ttl=2)
-    second = candidate(elections, client, etcd_prefix, "host-b/2", ttl=2)
+    first = candidate(elections, client, etcd_prefix, "host-a/1", ttl=3)
+    second = candidate(elections, client, etcd_prefix, "host-b/2", ttl=3)
     fence = first.campaign(timeout=10)
     # Longer than the TTL: the first keeps its lease alive, so the second never leads.
     with pytest.raises(TimeoutError):
@@ -69,7 +78,11 @@ def test_resign_hands_over_at_once_in_campaign_order(
     candidates = [candidate(elections, client, etcd_prefix, n, ttl=60) for n in names]
     fences: list[Fence] = [candidates[0].campaign(timeout=10)]
     with ThreadPoolExecutor(2) as pool:
-        waiting = [pool.submit(c.campaign, timeout=50) for c in candidates[1:]]
+        waiting = []
+        for joined, later in enumerate(candidates[1:], start=2):
+            waiting.append(pool.submit(later.campaign, timeout=50))
+            # Queue order is join order: let b join before c does.
+            wait_for_candidates(client, etcd_prefix, joined)
         for index, future in enumerate(waiting):
             leaders = [c.identity for c in candidates if c.is_leader()]
             assert leaders == [names[index]]

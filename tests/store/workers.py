@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
 
@@ -74,8 +75,15 @@ def take_from_pool(
     results.put((worker, outcomes, None))
 
 
+_STDOUT = threading.Lock()
+
+
 def _say(*words: object) -> None:
-    print(*words, flush=True)
+    """One whole line: the election's keeper thread prints too (LOST)."""
+    line = " ".join(str(word) for word in words) + "\n"
+    with _STDOUT:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def leader(endpoint: str, prefix: str, identity: str, ttl: int) -> None:
