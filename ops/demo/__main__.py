@@ -1,7 +1,9 @@
 """``python -m ops.demo [--keep]``: run the demo; see the package docstring.
 
-Exit codes: 0 demo ran and cleaned up, 1 a step failed (cleanup still ran),
-2 this machine cannot run it (not root, missing binaries), 130 interrupted.
+Exit codes: 0 demo ran and cleaned up (with ``--keep``: also when Ctrl-C
+ended the wait), 1 a step failed or something was left behind (cleanup still
+ran), 2 this machine cannot run it (not root, missing binaries), 130
+interrupted before the last step.
 SIGTERM is turned into the same path as Ctrl-C, and a second Ctrl-C during
 cleanup is ignored, so namespaces and processes are always removed.
 """
@@ -61,8 +63,11 @@ def run(stack: Stack, keep: bool) -> None:
     steps.usage_and_metrics(stack)
     if keep:
         show.say("--keep: everything stays up; press Ctrl-C to clean up")
-        while True:
-            time.sleep(3600)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            show.say("Ctrl-C (or SIGTERM): the demo itself had finished")
 
 
 def cleanup(stack: Stack) -> bool:
@@ -73,10 +78,13 @@ def cleanup(stack: Stack) -> bool:
     left = stack.leftovers()
     for item in left:
         show.warn(f"left behind: {item}")
-    tag = stack.lab.tag if stack.lab is not None else "-"
+    removed = [f"{len(stack.pids)} processes stopped"]
+    if stack.lab is not None:
+        removed.append(f"namespaces {stack.lab.tag}-* deleted")
+    removed.append(f"{stack.workdir} removed")
     show.say(
-        f"cleanup done in {time.monotonic() - started:.1f} s: {len(stack.pids)} processes stopped, "
-        f"namespaces {tag}-* removed, {stack.workdir} removed; {len(left)} left behind"
+        f"cleanup done in {time.monotonic() - started:.1f} s: {', '.join(removed)}; "
+        f"{len(left)} left behind"
     )
     return not left
 

@@ -17,6 +17,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ AGENT_PORT = 10666
 def port_or_free(wanted: int) -> int:
     """``wanted`` when nothing listens on it, else any free loopback port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the servers do: a port in TIME_WAIT from a previous run is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", wanted))
         except OSError:
@@ -128,8 +131,10 @@ class Stack:
         return timings
 
     def _stop_controllers(self) -> None:
-        for replica in self.controllers:
-            replica.stop()
+        """In parallel: each replica takes a few seconds to resign and drain."""
+        if self.controllers:
+            with ThreadPoolExecutor(len(self.controllers)) as pool:
+                list(pool.map(lambda replica: replica.stop(), self.controllers))
 
     def leftovers(self) -> list[str]:
         """What :meth:`close` failed to remove: live pids, namespaces, the workdir."""
