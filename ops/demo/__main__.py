@@ -95,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(assets, str):
         print(f"make demo: {assets}", file=sys.stderr)
         return 2
+    # Explicitly, SIGINT too: a shell starting us in the background hands us
+    # SIGINT ignored, and Ctrl-C must still clean up.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     stack, status = Stack(assets=assets), 0
     show.say(f"nicpool demo: binaries from {assets}; work directory {stack.workdir}")
     try:

@@ -16,6 +16,8 @@ from typing import Any
 
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
 DEFAULT_NETWORK = "v1.multus-cni.io/default-network"
+REQUEST_TIMEOUT = 15
+"""Seconds per API call: an apiserver whose etcd died answers nothing, not an error."""
 
 
 class DemoError(Exception):
@@ -77,7 +79,7 @@ def wait_pods(core: Any, namespace: str, names: set[str], selector: str, count: 
     """The named pods plus ``count`` pods matching ``selector``, once all exist."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pods = list(core.list_namespaced_pod(namespace).items)
+        pods = list(core.list_namespaced_pod(namespace, _request_timeout=REQUEST_TIMEOUT).items)
         named = [p for p in pods if p.metadata.name in names]
         labelled = [p for p in pods if _matches(p, selector)]
         if len(named) == len(names) and len(labelled) >= count:
@@ -102,7 +104,9 @@ def wait_allocated(core: Any, pods: list[Any], timeout: float = 90) -> list[Nic]
     while pending and time.monotonic() < deadline:
         still = []
         for namespace, name in pending:
-            found = nics(core.read_namespaced_pod(name, namespace))
+            found = nics(
+                core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+            )
             if found and all(n.lease("allocated") == "true" for n in found):
                 done[(namespace, name)] = found
             else:
