@@ -57,8 +57,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def run(stack: Stack, keep: bool) -> None:
     steps.start_cluster(stack)
     steps.start_nicpool(stack)
-    nad = steps.apply_seed(stack)
-    steps.wire_seed_pods(stack, nad)
+    nad, applied = steps.apply_seed(stack)
+    steps.wire_seed_pods(stack, nad, applied)
     steps.failover(stack, nad)
     steps.usage_and_metrics(stack)
     if keep:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from kubernetes.client import CoreV1Api
 
 from ops.demo import show
@@ -93,60 +94,55 @@ def seed_documents() -> list[tuple[str, dict[str, Any]]]:
     return found
 
 
-def apply_seed(stack: Stack) -> dict[str, Any]:
-    """Apply the seed's objects; returns the NAD as applied."""
+def apply_seed(stack: Stack) -> tuple[dict[str, Any], float]:
+    """Apply the seed's objects; returns the NAD as applied and when the pods were."""
     show.step(3, TOTAL, "the seed's Subnet, NAD, Pods and ip_pool Deployment (ops/examples/)")
     assert stack.cp is not None
     nad: dict[str, Any] = {}
     for name, doc in seed_documents():
-        applied = stack.cp.apply_yaml(_dump(doc))
+        applied = stack.cp.apply_yaml(yaml.safe_dump(doc))
         kind, meta = doc["kind"], doc["metadata"]
-        show.say(f"applied {name}: {kind} {meta.get('namespace', '-')}/{meta['name']}")
+        where = f"{meta['namespace']}/" if "namespace" in meta else ""
+        show.say(f"applied {name}: {kind} {where}{meta['name']}")
         if kind == "NetworkAttachmentDefinition":
             nad = applied[0]
             show.say(
                 f'  master "eth0" -> "{MASTER}" (rewritten in memory: the lab\'s veth, '
                 "not this machine's NIC)"
             )
-    return nad
+    return nad, time.monotonic()
 
 
-def _dump(doc: dict[str, Any]) -> str:
-    import yaml
-
-    return str(yaml.safe_dump(doc))
-
-
-def wire_seed_pods(stack: Stack, nad: dict[str, Any]) -> list[ReadBack]:
+def wire_seed_pods(stack: Stack, nad: dict[str, Any], applied: float) -> list[ReadBack]:
     show.step(4, TOTAL, 'wait for allocated: "true", then CNI ADD through macvlan for every NIC')
     assert stack.cp is not None
     core = CoreV1Api(stack.cp.api_client())
     names = {doc["metadata"]["name"] for _, doc in seed_documents() if doc["kind"] == "Pod"}
     pods = wait_pods(core, "default", names, DEPLOYMENT_SELECTOR, REPLICAS)
     show.say(f"{len(pods)} pods exist ({REPLICAS} created by the Deployment's ReplicaSet)")
-    return wire(stack, core, pods, nad)
+    return wire(stack, core, pods, nad, applied)
 
 
-def wire(stack: Stack, core: Any, pods: list[Any], nad: dict[str, Any]) -> list[ReadBack]:
-    started = time.monotonic()
+def wire(
+    stack: Stack, core: Any, pods: list[Any], nad: dict[str, Any], created: float
+) -> list[ReadBack]:
+    """Wait for the leases, ADD every NIC, print what the namespaces hold."""
     allocated = wait_allocated(core, pods)
-    show.say(f"{len(allocated)} NICs allocated ({time.monotonic() - started:.1f} s)")
-    config = nad_config(nad)
-    rows = [_attach(stack, nic, config) for nic in allocated]
-    show.say(f"CNI ADD done for {len(rows)} NICs; read back from each pod's netns:")
+    took = time.monotonic() - created
+    show.say(f'{len(allocated)} NICs allocated: "true" {took:.1f} s after the pods were created')
+    rows = [_attach(stack, nic, nad) for nic in allocated]
+    assert stack.lab is not None
+    show.say(f"CNI ADD done for {len(rows)} NICs; read back from {stack.lab.tag}-pod-<pod>:")
     print_table(rows)
     return rows
 
 
-def _attach(stack: Stack, nic: Nic, config: dict[str, Any]) -> ReadBack:
+def _attach(stack: Stack, nic: Nic, nad: dict[str, Any]) -> ReadBack:
     assert stack.lab is not None
-    if nic.nad != f"{nad_namespace(config)}/{config['name']}":
-        raise DemoError(f"{nic.pod} names NAD {nic.nad}; the demo only applies default/macvlan")
-    return attach(stack, nic, config, stack.lab.pod(nic.pod))
-
-
-def nad_namespace(config: dict[str, Any]) -> str:
-    return str(config["ipam"]["provider"]).split(".")[1]
+    meta = nad["metadata"]
+    if nic.nad != f"{meta['namespace']}/{meta['name']}":
+        raise DemoError(f"{nic.pod} names NAD {nic.nad}; the demo applies only the seed's")
+    return attach(stack, nic, nad_config(nad), stack.lab.pod(nic.pod))
 
 
 def print_table(rows: list[ReadBack]) -> None:
@@ -199,13 +195,13 @@ def failover(stack: Stack, nad: dict[str, Any]) -> ControllerProcess:
     assert stack.cp is not None
     core: Any = CoreV1Api(stack.cp.api_client())  # accepts plain dicts as bodies
     template = next(d for _, d in seed_documents() if d["metadata"]["name"] == "samplepod")
-    pods = []
+    pods, created = [], time.monotonic()
     for n in range(1, EXTRA_PODS + 1):
         body = copy.deepcopy(template)
         body["metadata"]["name"] = f"after-failover-{n}"
         pods.append(core.create_namespaced_pod("default", body))
         show.say(f"created pod default/after-failover-{n} (the seed's samplepod, renamed)")
-    wire(stack, core, pods, nad)
+    wire(stack, core, pods, nad, created)
     show.say(f"{EXTRA_PODS} new pods allocated {time.monotonic() - killed:.1f} s after the kill")
     return successor
 
@@ -226,5 +222,24 @@ def usage_and_metrics(stack: Stack) -> None:
         role = "leader" if replica.alive() and replica.is_leader() else "standby"
         role = role if replica.alive() else "killed"
         show.say(f"{replica.identity} ({role}): http://127.0.0.1:{replica.metrics_port}/metrics")
+        if role == "leader":
+            show.block(_sample(replica.http("/metrics")[1], LEADER_SAMPLE))
     assert stack.agent is not None
     show.say(f"agent: http://127.0.0.1:{stack.agent.metrics_port}/metrics")
+    show.block(_sample(stack.agent.metrics(), AGENT_SAMPLE))
+    show.say("these endpoints stop at cleanup; NICPOOL_DEMO_KEEP=1 make demo leaves them up")
+
+
+LEADER_SAMPLE = (
+    "nicpool_leader ",
+    "nicpool_leader_changes_total ",
+    "nicpool_subnet_addresses{",
+    "nicpool_allocation_seconds_count",
+)
+AGENT_SAMPLE = ("nicpool_cni_request_seconds_count",)
+
+
+def _sample(text: str, prefixes: tuple[str, ...]) -> str:
+    """A few series of a /metrics page, so the reader knows what to look for."""
+    lines = [line for line in text.splitlines() if line.startswith(prefixes)]
+    return "\n".join(lines) or "(no samples yet)"
