@@ -130,7 +130,6 @@ def _allocate_and_annotate(
             _ensure_ip_objects(rt, done)
             _finished(rt, key, view.uid)
             return True
-        metrics.WORKFLOW_RESUMES.inc()
     requests = [
         _request(nic, predecessor=known[nic.ref] is not None)
         for nic in plan.nics
@@ -151,6 +150,9 @@ def _allocate_and_annotate(
     attachments = list(reused.values()) + fresh
     wanted = _rendered(plan.nics, attachments)
     if not ann.is_rendered(current, wanted):
+        if any(att.fence != rt.fence.revision for att in attachments):
+            # Leased under an earlier leadership, never announced: finishing its work.
+            metrics.WORKFLOW_RESUMES.inc()
         patch = {"metadata": {"uid": view.uid, "annotations": wanted}}
         rt.kube.merge_patch(PODS, view.namespace, view.name, patch)
     seen = rt.first_seen.get(view.uid)
