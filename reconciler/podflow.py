@@ -43,6 +43,7 @@ from store.core.identity import PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
 from store.errors import PermanentError, TemporaryError
+from store.retry import retrying
 
 log = logging.getLogger("nicpool.pods")
 
@@ -154,7 +155,9 @@ def _allocate_and_annotate(
             # Leased under an earlier leadership, never announced: finishing its work.
             metrics.WORKFLOW_RESUMES.inc()
         patch = {"metadata": {"uid": view.uid, "annotations": wanted}}
-        rt.kube.merge_patch(PODS, view.namespace, view.name, patch)
+        for attempt in retrying(f"annotate pod {key}", deadline=5.0):
+            with attempt:
+                rt.kube.merge_patch(PODS, view.namespace, view.name, patch)
     seen = rt.first_seen.get(view.uid)
     if seen is not None:
         metrics.ALLOCATION_SECONDS.observe(time.monotonic() - seen)
