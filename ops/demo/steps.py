@@ -240,6 +240,10 @@ AGENT_SAMPLE = ("nicpool_cni_request_seconds_count",)
 
 
 def _sample(text: str, prefixes: tuple[str, ...]) -> str:
-    """A few series of a /metrics page, so the reader knows what to look for."""
-    lines = [line for line in text.splitlines() if line.startswith(prefixes)]
+    """A few non-zero series of a /metrics page, so the reader knows what to look for."""
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith(prefixes) and not line.endswith((" 0.0", " 0"))
+    ]
     return "\n".join(lines) or "(no samples yet)"
