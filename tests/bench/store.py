@@ -21,7 +21,13 @@ durability a real cluster has) and measures, in one run, with the same client:
    run's prefix (bitmap chunks, leases, attachments, MAC index, spec,
    cursor), per lease, times 1000.
 
-Writes ``tests/bench/results/store.json`` and prints a table. ``--profile``
+Phases 1 and 2 alternate in ``--rounds`` short rounds so both see the same
+machine load (this machine is shared; a burst elsewhere would otherwise skew
+the ratio); ``round_ratios`` shows the spread. ``client_cpu_ms_per_alloc``
+and ``etcd_cpu_per_wall_s`` say where the time goes.
+
+Writes ``tests/bench/results/store.json`` (with the etcd version and binary,
+and the commit the measured ``store/`` comes from) and prints a table. ``--profile``
 adds a cProfile of the allocation run (top functions by cumulative time).
 """
 
