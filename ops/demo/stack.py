@@ -74,21 +74,31 @@ class Stack:
         return self.cp
 
     def start_controllers(self) -> list[ControllerProcess]:
-        assert self.cp is not None
-        for n in range(len(CONTROLLER_PORTS)):
-            replica = ControllerProcess(
-                self.cp.kubeconfig,
-                self.etcd_endpoint,
-                PREFIX,
-                identity=f"replica-{n}",
-                extra_args=[f"--election-ttl={ELECTION_TTL}"],
-                metrics_port=port_or_free(CONTROLLER_PORTS[n]),
-                log_path=self.workdir / f"controller-{n}.log",
-            )
-            self.controllers.append(replica)
-            replica.start()
-            self.pids.append(replica.pid)
+        """Three replicas, each confirmed to be the process serving its metrics port."""
+        for n, wanted in enumerate(CONTROLLER_PORTS):
+            self.controllers.append(self._spawn_controller(n, port_or_free(wanted)))
+        for n, replica in enumerate(self.controllers):
+            if not wait_listening(replica.pid, replica.metrics_port, replica.alive):
+                # Another process took the port between the probe and the bind.
+                retry = self.controllers[n] = self._spawn_controller(n, free_port())
+                if not wait_listening(retry.pid, retry.metrics_port, retry.alive):
+                    raise RuntimeError(f"{retry.identity} did not start:\n{retry.log_tail()}")
         return self.controllers
+
+    def _spawn_controller(self, n: int, port: int) -> ControllerProcess:
+        assert self.cp is not None
+        replica = ControllerProcess(
+            self.cp.kubeconfig,
+            self.etcd_endpoint,
+            PREFIX,
+            identity=f"replica-{n}",
+            extra_args=[f"--election-ttl={ELECTION_TTL}"],
+            metrics_port=port,
+            log_path=self.workdir / f"controller-{n}.log",
+        )
+        replica.start()
+        self.pids.append(replica.pid)
+        return replica
 
     def start_agent(self) -> AgentProcess:
         agent_dir = self.workdir / "agent"
@@ -145,6 +155,35 @@ class Stack:
         if self.workdir.exists():
             found.append(f"directory {self.workdir}")
         return found
+
+
+def wait_listening(pid: int, port: int, alive: Callable[[], bool], timeout: float = 60) -> bool:
+    """True once ``pid`` listens on 127.0.0.1:``port``; False if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and alive():
+        if _listening_inode(port) in _socket_inodes(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _listening_inode(port: int) -> str | None:
+    """The inode of the TCP socket listening on 127.0.0.1:``port`` (/proc/net/tcp)."""
+    wanted = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
+                return fields[9]
+    return None
+
+
+def _socket_inodes(pid: int) -> set[str | None]:
+    try:
+        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return set()
+    return {link[8:-1] for link in links if link.startswith("socket:[")}
 
 
 def _alive(pid: int) -> bool:

@@ -105,17 +105,22 @@ class Demo:
         time.sleep(0.2)  # let the reader thread take the last lines
         return code
 
-    def kill(self) -> None:
+    def stop(self) -> None:
+        """SIGTERM (the demo cleans up), SIGKILL only if that hangs."""
         if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait()
+            self.popen.terminate()
+            try:
+                self.popen.wait(120)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
 
 
 @pytest.fixture
 def demo(demo_env: dict[str, str]) -> Iterator[Demo]:
     started = Demo(demo_env)
     yield started
-    started.kill()
+    started.stop()
 
 
 def assert_nothing_left(output: str) -> None:
