@@ -173,3 +173,24 @@ def test_fixing_the_input_lets_the_pod_through(net: tuple[Cluster, str, str]) ->
     later = {"type": "bridge", "ipam": {"type": "kube-ovn", "provider": provider}}
     cluster.create_nad(ns, "later", json.dumps(later))
     assert cluster.allocated(ns, "late", provider, timeout=90)
+
+
+def test_a_misconfigured_subnet_gets_an_event_on_the_subnet(
+    net: tuple[Cluster, str, str],
+) -> None:
+    cluster, ns, _ = net
+    name = f"{ns}-badgw"
+    cluster.create_subnet(
+        name, provider=f"badgw.{ns}", cidrBlock="10.72.0.0/24", gateway="10.99.0.1"
+    )
+    uid = cluster.subnet(name)["metadata"]["uid"]
+
+    def event() -> object:
+        found = cluster.core.list_namespaced_event(
+            "default", field_selector=f"involvedObject.uid={uid}"
+        ).items
+        return found[0] if found else None
+
+    got = wait_for("an Event on the Subnet", event)
+    assert got.reason == "InvalidSubnetSpec" and got.involved_object.kind == "Subnet"  # type: ignore[attr-defined]
+    assert "10.99.0.1" in got.message  # type: ignore[attr-defined]
