@@ -1,19 +1,25 @@
 """What the node agent reads: one pod NIC's attachment, now or when it appears.
 
-The agent answers the CNI plugin with exactly one etcd read when the
+The agent answers the CNI plugin with exactly one etcd round trip when the
 controller has already allocated (the common case: the controller acts at
 pod creation, long before kubelet runs the sandbox). When the attachment is
-not there yet it watches that one key from the revision it read at, so it
-cannot miss a write that lands between the read and the watch, and it never
-polls.
+not there yet it watches the pod's attachment keys from the revision it
+read at, so it cannot miss a write that lands between the read and the
+watch, and it never polls.
+
+A NIC may be stored under one of several refs (a pod that attaches the same
+NAD twice has its NICs keyed ``<provider>.<interface>``), so the reads take
+the candidates in order of preference and return the first that exists.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from store.core.identity import AttachmentRef
 from store.core.keys import Keys
+from store.core.ops import Get
 from store.core.records import Attachment, decode_attachment
 from store.etcd import EtcdClient
 
@@ -24,19 +30,41 @@ class AttachmentReader:
         self.keys = Keys(prefix)
 
     def get(self, ref: AttachmentRef) -> Attachment | None:
-        kv, _ = self.client.get(self.keys.attachment(ref))
-        return decode_attachment(kv.value) if kv else None
+        return self.get_any([ref])
 
     def wait(self, ref: AttachmentRef, timeout: float) -> Attachment | None:
-        """The attachment, waiting up to ``timeout`` seconds for it to be written."""
-        key = self.keys.attachment(ref)
+        return self.wait_any([ref], timeout)
+
+    def get_any(self, refs: Sequence[AttachmentRef]) -> Attachment | None:
+        """The first of ``refs`` that has an attachment, in one round trip."""
+        return self._read(refs)[0]
+
+    def wait_any(self, refs: Sequence[AttachmentRef], timeout: float) -> Attachment | None:
+        """The first of ``refs`` with an attachment, waiting up to ``timeout`` s for one."""
+        pods = {ref.pod for ref in refs}
+        if len(pods) != 1:
+            raise ValueError(f"candidates must name one pod, got {sorted(map(str, pods))}")
+        wanted = {self.keys.attachment(ref) for ref in refs}
+        pod_prefix = self.keys.pod_attachments(refs[0].pod)
         deadline = time.monotonic() + timeout
-        kv, revision = self.client.get(key)
-        while kv is None or not kv.value:
+        found, revision = self._read(refs)
+        while found is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            kv = self.client.watch_key(key, start_revision=revision + 1, timeout=remaining)
+            event = self.client.watch_prefix(
+                pod_prefix, start_revision=revision + 1, timeout=remaining
+            )
+            if event is None:
+                return None
+            revision = event.mod_revision
+            if event.key in wanted and event.value:
+                found = decode_attachment(event.value)
+        return found
+
+    def _read(self, refs: Sequence[AttachmentRef]) -> tuple[Attachment | None, int]:
+        outcome = self.client.txn([], [Get(self.keys.attachment(ref)) for ref in refs])
+        for kv in outcome.gets:
             if kv is not None:
-                revision = kv.mod_revision
-        return decode_attachment(kv.value)
+                return decode_attachment(kv.value), outcome.revision
+        return None, outcome.revision

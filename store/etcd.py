@@ -189,11 +189,23 @@ class EtcdClient:
             )
         except etcd_exc.WatchTimedOut:
             return None
-        if isinstance(event, pyetcd.events.DeleteEvent):
-            return KeyValue(key, b"", Revision(event.mod_revision), Revision(0))
-        return KeyValue(
-            key, bytes(event.value), Revision(event.mod_revision), Revision(event.create_revision)
-        )
+        return _event_kv(event)
+
+    def watch_prefix(self, prefix: str, *, start_revision: int, timeout: float) -> KeyValue | None:
+        """The first change under ``prefix`` from ``start_revision`` on, or None after ``timeout``.
+
+        Deletions come back as in :meth:`watch_key`.
+        """
+        try:
+            event = _translated(
+                lambda: self._client.watch_prefix_once(
+                    prefix, timeout=timeout, start_revision=start_revision
+                ),
+                f"watch {prefix}",
+            )
+        except etcd_exc.WatchTimedOut:
+            return None
+        return _event_kv(event)
 
     # -- leases ------------------------------------------------------------
 
@@ -215,6 +227,15 @@ class EtcdClient:
 
     def _timeout(self) -> float:
         return self.settings.timeout
+
+
+def _event_kv(event: Any) -> KeyValue:
+    key = event.key.decode()
+    if isinstance(event, pyetcd.events.DeleteEvent):
+        return KeyValue(key, b"", Revision(event.mod_revision), Revision(0))
+    return KeyValue(
+        key, bytes(event.value), Revision(event.mod_revision), Revision(event.create_revision)
+    )
 
 
 def _compare(compare: Compare) -> Any:

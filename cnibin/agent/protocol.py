@@ -43,6 +43,14 @@ class AddRequest:
     wait_seconds: float | None = None
     dns: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    def candidates(self) -> tuple[AttachmentRef, ...]:
+        """Where the lease may be stored: the controller keys the NICs of a pod
+        that attaches one NAD twice as ``<provider>.<interface>``."""
+        if not self.if_name:
+            return (self.ref,)
+        by_interface = Provider(f"{self.ref.provider}.{self.if_name}")
+        return (AttachmentRef(self.ref.pod, by_interface), self.ref)
+
 
 def _object(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_BODY:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,9 +26,9 @@ from store.errors import TemporaryError
 class LeaseSource(Protocol):
     """Where leases come from (``store.attachments.AttachmentReader`` fits)."""
 
-    def get(self, ref: AttachmentRef) -> Attachment | None: ...
+    def get_any(self, refs: Sequence[AttachmentRef]) -> Attachment | None: ...
 
-    def wait(self, ref: AttachmentRef, timeout: float) -> Attachment | None: ...
+    def wait_any(self, refs: Sequence[AttachmentRef], timeout: float) -> Attachment | None: ...
 
 
 @dataclass(frozen=True)
@@ -78,10 +79,11 @@ class AgentService:
             budget = min(budget, request.wait_seconds)
         started = time.monotonic()
         try:
+            candidates = request.candidates()
             att = (
-                self.source.wait(request.ref, budget)
+                self.source.wait_any(candidates, budget)
                 if budget > 0
-                else self.source.get(request.ref)
+                else self.source.get_any(candidates)
             )
         except TemporaryError as exc:
             self.etcd_ok = False

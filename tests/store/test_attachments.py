@@ -8,15 +8,17 @@ gets one is answered with None when the timeout passes.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from store.attachments import AttachmentReader
+from store.core.identity import PodUID, SubnetName
 from store.etcd import EtcdClient
-from store.leases import UNFENCED, Ipam
-from tests.store.helpers import attachment, ref, register, request
+from store.leases import UNFENCED, AllocationRequest, Ipam
+from tests.store.helpers import PROVIDER, attachment, ref, register, request
 
 pytestmark = pytest.mark.store
 
@@ -29,14 +31,14 @@ class CountingClient:
         self.calls: list[str] = []
         self.watching = threading.Event()
 
-    def get(self, key: str) -> Any:
-        self.calls.append("get")
-        return self.client.get(key)
+    def txn(self, *args: Any) -> Any:
+        self.calls.append("read")
+        return self.client.txn(*args)
 
-    def watch_key(self, key: str, **kwargs: Any) -> Any:
+    def watch_prefix(self, prefix: str, **kwargs: Any) -> Any:
         self.calls.append("watch")
         self.watching.set()
-        return self.client.watch_key(key, **kwargs)
+        return self.client.watch_prefix(prefix, **kwargs)
 
 
 def test_get_returns_the_stored_attachment_or_none(
@@ -57,7 +59,7 @@ def test_wait_returns_at_once_with_one_read_when_present(
     counting = CountingClient(client)
     reader = AttachmentReader(counting, etcd_prefix)  # type: ignore[arg-type]
     assert reader.wait(ref("a"), timeout=30) == stored
-    assert counting.calls == ["get"]
+    assert counting.calls == ["read"]
 
 
 def test_wait_returns_an_attachment_written_while_it_waits(
@@ -73,7 +75,7 @@ def test_wait_returns_an_attachment_written_while_it_waits(
         [stored] = ipam.allocate([request("late")], fence=UNFENCED)
         assert waiting.result(timeout=60) == attachment(stored)
     # One read, then the watch: no polling.
-    assert counting.calls == ["get", "watch"]
+    assert counting.calls == ["read", "watch"]
 
 
 def test_wait_ignores_other_pods_and_returns_none_after_its_timeout(
@@ -101,3 +103,25 @@ def test_wait_returns_the_successor_when_an_attachment_is_replaced(
     assert found == new
     assert found is not None
     assert found.uid == "new"
+
+
+def test_a_nic_keyed_by_interface_is_found_among_the_candidates(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    """A pod attaching one NAD twice has its NICs stored as ``<provider>.<interface>``."""
+    register(client, etcd_prefix, cidr_block="10.0.0.0/24")
+    plain, by_interface = ref("twice"), ref("twice", provider=f"{PROVIDER}.net2")
+    reader = AttachmentReader(client, etcd_prefix)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(reader.wait_any, [by_interface, plain], 120)
+        time.sleep(0.5)  # let the watch start; the result does not depend on it
+        second = AllocationRequest(
+            ref=by_interface,
+            uid=PodUID("uid-twice"),
+            subnet=SubnetName("net1"),
+            interface="net2",
+        )
+        [stored] = ipam.allocate([second], fence=UNFENCED)
+        assert waiting.result(timeout=60) == attachment(stored)
+    assert reader.get_any([plain, by_interface]) == attachment(stored)
+    assert reader.get_any([plain]) is None

@@ -8,6 +8,7 @@ every status code and reply shape is pinned down.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -111,14 +112,14 @@ class MemorySource:
         self.att, self.error = att, error
         self.waits: list[float] = []
 
-    def get(self, ref: AttachmentRef) -> Attachment | None:
+    def get_any(self, refs: Sequence[AttachmentRef]) -> Attachment | None:
         if self.error:
             raise self.error
-        return self.att if self.att and self.att.ref == ref else None
+        return self.att if self.att and self.att.ref in refs else None
 
-    def wait(self, ref: AttachmentRef, timeout: float) -> Attachment | None:
+    def wait_any(self, refs: Sequence[AttachmentRef], timeout: float) -> Attachment | None:
         self.waits.append(timeout)
-        return self.get(ref)
+        return self.get_any(refs)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +174,13 @@ def test_health_follows_the_last_etcd_call() -> None:
     source.error = None
     service.add(request())
     assert service.health().status == 200
+
+
+def test_a_nic_of_a_nad_attached_twice_is_found_under_its_interface_key() -> None:
+    """The controller keys such NICs ``<provider>.<interface>``; the plugin sends the NAD's."""
+    second = AttachmentRef(REF.pod, Provider(f"{REF.provider}.net2"))
+    stored = Attachment(**{**ATT.__dict__, "ref": second, "interface": "net2"})
+    answer = AgentService(source=MemorySource(stored), lease_wait=3).add(request(if_name="net2"))
+    assert answer.status == 200
+    assert request(if_name="net2").candidates() == (second, REF)
+    assert request(if_name="").candidates() == (REF,)

@@ -107,10 +107,10 @@ def test_flags_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 class NoLeases:
-    def get(self, ref: object) -> None:
+    def get_any(self, refs: object) -> None:
         return None
 
-    def wait(self, ref: object, timeout: float) -> None:
+    def wait_any(self, refs: object, timeout: float) -> None:
         return None
 
 
