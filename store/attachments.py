@@ -21,7 +21,11 @@ from store.core.identity import AttachmentRef
 from store.core.keys import Keys
 from store.core.ops import Get
 from store.core.records import Attachment, decode_attachment
+from store.errors import TemporaryError
 from store.etcd import EtcdClient
+
+_RETRY_PAUSE = 0.2
+"""Seconds between attempts while etcd is unreachable."""
 
 
 class AttachmentReader:
@@ -52,15 +56,30 @@ class AttachmentReader:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            event = self.client.watch_prefix(
-                pod_prefix, start_revision=revision + 1, timeout=remaining
-            )
+            try:
+                event = self.client.watch_prefix(
+                    pod_prefix, start_revision=revision + 1, timeout=remaining
+                )
+            except TemporaryError:
+                # etcd restarted or the stream broke: pause, read again (the
+                # write may have landed meanwhile) and watch from there.
+                time.sleep(min(_RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
+                found, revision = self._read_or_none(refs, revision)
+                continue
             if event is None:
                 return None
             revision = event.mod_revision
             if event.key in wanted and event.value:
                 found = decode_attachment(event.value)
         return found
+
+    def _read_or_none(
+        self, refs: Sequence[AttachmentRef], revision: int
+    ) -> tuple[Attachment | None, int]:
+        try:
+            return self._read(refs)
+        except TemporaryError:
+            return None, revision
 
     def _read(self, refs: Sequence[AttachmentRef]) -> tuple[Attachment | None, int]:
         outcome = self.client.txn([], [Get(self.keys.attachment(ref)) for ref in refs])

@@ -83,9 +83,26 @@ class Election:
             if wait <= 0:
                 raise TimeoutError(f"{self.identity} did not become leader in {timeout}s")
             predecessor = ahead[-1]
-            self.client.watch_key(
-                predecessor.key, start_revision=predecessor.mod_revision + 1, timeout=wait
-            )
+            try:
+                self.client.watch_key(
+                    predecessor.key, start_revision=predecessor.mod_revision + 1, timeout=wait
+                )
+            except TemporaryError as exc:
+                # etcd restarted under the watch: look again once it answers.
+                log.info(
+                    "%s: watch on %s broke (%s); re-reading", self.identity, predecessor.key, exc
+                )
+                self._wait_for_etcd(deadline)
+
+    def _wait_for_etcd(self, deadline: float | None) -> None:
+        """Sleep until etcd answers again (or the campaign's deadline passes)."""
+        while deadline is None or self._clock() < deadline:
+            time.sleep(0.2)
+            try:
+                self._candidates()
+                return
+            except TemporaryError:
+                continue
 
     def is_leader(self) -> bool:
         return self._fence is not None and self._alive()

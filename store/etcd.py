@@ -180,32 +180,39 @@ class EtcdClient:
         A deletion is returned as a KeyValue with an empty value and
         create_revision 0.
         """
-        try:
-            event = _translated(
-                lambda: self._client.watch_once(
-                    key, timeout=timeout, start_revision=start_revision
-                ),
-                f"watch {key}",
-            )
-        except etcd_exc.WatchTimedOut:
-            return None
-        return _event_kv(event)
+        return self._first_event(
+            lambda: self._client.watch_once_response(
+                key, timeout=timeout, start_revision=start_revision
+            ),
+            f"watch {key}",
+        )
 
     def watch_prefix(self, prefix: str, *, start_revision: int, timeout: float) -> KeyValue | None:
         """The first change under ``prefix`` from ``start_revision`` on, or None after ``timeout``.
 
         Deletions come back as in :meth:`watch_key`.
         """
+        return self._first_event(
+            lambda: self._client.watch_prefix_once_response(
+                prefix, timeout=timeout, start_revision=start_revision
+            ),
+            f"watch {prefix}",
+        )
+
+    @staticmethod
+    def _first_event(call: Callable[[], Any], what: str) -> KeyValue | None:
         try:
-            event = _translated(
-                lambda: self._client.watch_prefix_once(
-                    prefix, timeout=timeout, start_revision=start_revision
-                ),
-                f"watch {prefix}",
-            )
+            response = _translated(call, what)
         except etcd_exc.WatchTimedOut:
             return None
-        return _event_kv(event)
+        if isinstance(response, BaseException):
+            # The library hands a broken watch stream's error (etcd restarted,
+            # revision compacted) to the watch callback as if it were a response.
+            _translated(lambda: _reraise(response), what)
+            raise Unavailable(f"{what}: stream failed ({type(response).__name__})")
+        if not response.events:
+            raise Unavailable(f"{what}: a response without events")
+        return _event_kv(response.events[0])
 
     # -- leases ------------------------------------------------------------
 
@@ -227,6 +234,10 @@ class EtcdClient:
 
     def _timeout(self) -> float:
         return self.settings.timeout
+
+
+def _reraise(exc: BaseException) -> Any:
+    raise exc
 
 
 def _event_kv(event: Any) -> KeyValue:

@@ -58,6 +58,9 @@ class _Slot:
 @dataclass
 class _SubnetState:
     lock: threading.RLock = field(default_factory=threading.RLock)
+    turn: threading.Condition = field(default_factory=threading.Condition)
+    """Guards ``pending`` and ``committing``; notified whenever a commit ends."""
+    committing: bool = False
     pending: list[_Slot] = field(default_factory=list)
     spec: tuple[SubnetSpec, Revision] | None = None
     chunks: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
@@ -92,21 +95,43 @@ class Ipam:
             by_subnet[slot.request.subnet].append(slot)
         for subnet, queued in by_subnet.items():
             state = self._state(subnet)
-            with self._states_lock:
-                state.pending.extend(queued)
-            with state.lock:
-                if not all(slot.done.is_set() for slot in queued):
-                    self._commit_pending(subnet, state, fence)
+            if self._join_or_lead(state, queued):
+                try:
+                    with state.lock:
+                        self._commit_pending(subnet, state, fence)
+                finally:
+                    with state.turn:
+                        state.committing = False
+                        state.turn.notify_all()
         for slot in slots:
             slot.done.wait()
             if slot.error is not None:
                 raise slot.error
         return [slot.result for slot in slots if slot.result is not None]
 
+    @staticmethod
+    def _join_or_lead(state: _SubnetState, queued: list[_Slot]) -> bool:
+        """Queue ``queued``; True when this caller must commit the queue (group commit).
+
+        While a commit is in flight, callers wait on ``state.turn``. When it
+        ends, the callers it committed return at once (rather than queueing
+        for the lock behind the next commit) and one of the others commits
+        everything queued meanwhile, in one transaction.
+        """
+        with state.turn:
+            state.pending.extend(queued)
+            while state.committing and not all(slot.done.is_set() for slot in queued):
+                state.turn.wait()
+            if all(slot.done.is_set() for slot in queued):
+                return False
+            state.committing = True
+            return True
+
     def _commit_pending(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> None:
-        with self._states_lock:
+        with state.turn:
             batch, state.pending = state.pending, []
         known: dict[str, KeyValue | None] = {}
+
         try:
             for attempt in retrying("allocate", subject=subnet):
                 with attempt:

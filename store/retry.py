@@ -9,6 +9,7 @@ and must not happen after the second.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import tenacity
@@ -32,8 +33,15 @@ def retrying(
 
     ``operation`` is a fixed word (it is a metric label, so it must not grow
     with the cluster); ``subject`` (a subnet, a pod NIC) goes to the log only.
+    Policies are cheap to use but not to build, so they are built once per
+    operation and subject and reused (tenacity keeps per-call state in a
+    thread-local).
     """
+    return _policy(operation, str(subject), deadline, max_wait)
 
+
+@functools.lru_cache(maxsize=1024)
+def _policy(operation: str, subject: str, deadline: float, max_wait: float) -> tenacity.Retrying:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         RETRIES.labels(operation).inc()
         error = state.outcome.exception() if state.outcome else None

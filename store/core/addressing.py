@@ -13,6 +13,7 @@ every address (RFC 3021 / RFC 6164).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import netaddr
 
@@ -33,15 +34,15 @@ class FamilyLayout:
     excluded: Ranges
     """Only the ``excludeIps`` part of ``reserved`` (for usage reporting)."""
 
-    @property
+    @cached_property
     def network(self) -> netaddr.IPNetwork:
         return netaddr.IPNetwork(self.cidr)
 
-    @property
+    @cached_property
     def size(self) -> int:
         return int(self.network.size)
 
-    @property
+    @cached_property
     def first_int(self) -> int:
         return int(self.network.first)
 

@@ -92,29 +92,19 @@ def test_reader_waits_through_an_etcd_restart(
     assert AttachmentReader(client, etcd_prefix).wait(ref("a"), timeout=30) == stored
 
 
-WATCH_STREAM_BUG = (
-    "store bug: a watch broken by an etcd restart ends AttachmentReader.wait and "
-    "Election.campaign with an error instead of being waited through: EtcdClient.watch_key "
-    "raises Unavailable (ConnectionFailedError) or, when pyetcd hands the broken stream's grpc "
-    "error to the watch callback, an untranslated AttributeError from watch_once's "
-    "response.events[0]; neither caller retries a temporary error within its deadline"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=WATCH_STREAM_BUG)
 def test_reader_waiting_while_etcd_restarts_still_gets_the_attachment(
     restartable: EtcdServer, client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:
     register(client, etcd_prefix, cidr_block="10.0.0.0/24")
     reader = AttachmentReader(client, etcd_prefix)
     watching = threading.Event()
-    original = client.watch_key
+    original = client.watch_prefix
 
-    def watch_key(key: str, *, start_revision: int, timeout: float) -> KeyValue | None:
+    def watch_prefix(prefix: str, *, start_revision: int, timeout: float) -> KeyValue | None:
         watching.set()
-        return original(key, start_revision=start_revision, timeout=timeout)
+        return original(prefix, start_revision=start_revision, timeout=timeout)
 
-    client.watch_key = watch_key  # type: ignore[method-assign]
+    client.watch_prefix = watch_prefix  # type: ignore[method-assign]
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(reader.wait, ref("late"), 60)
         assert watching.wait(30)
@@ -123,7 +113,6 @@ def test_reader_waiting_while_etcd_restarts_still_gets_the_attachment(
         assert waiting.result(timeout=90) == stored
 
 
-@pytest.mark.xfail(strict=True, reason=WATCH_STREAM_BUG)
 def test_candidate_waiting_while_etcd_restarts_takes_over_when_the_leader_resigns(
     restartable: EtcdServer, client: EtcdClient, etcd_prefix: str
 ) -> None:
