@@ -265,9 +265,9 @@ def _request_op(op: Op) -> Any:
         put = etcdrpc.PutRequest(key=op.key.encode(), value=op.value, lease=op.lease or 0)
         return etcdrpc.RequestOp(request_put=put)
     if isinstance(op, Delete):
-        return etcdrpc.RequestOp(
-            request_delete_range=etcdrpc.DeleteRangeRequest(key=op.key.encode())
-        )
+        end = _prefix_end(op.key) if op.prefix else b""
+        request = etcdrpc.DeleteRangeRequest(key=op.key.encode(), range_end=end)
+        return etcdrpc.RequestOp(request_delete_range=request)
     return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=op.key.encode()))
 
 

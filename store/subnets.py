@@ -58,30 +58,55 @@ class Subnets:
 
     def _put_once(self, spec: SubnetSpec, fence: Fencing) -> list[Lease]:
         kv, _ = self.client.get(self.keys.spec(spec.name))
+        counted = self._generation(spec.name)
         leases = self.leases(spec.name)
+        ops: list[Op] = [Put(self.keys.spec(spec.name), spec.to_json())]
         if kv is not None:
             old = SubnetSpec.from_json(kv.value)
             if old == spec:
                 return self._stranded(spec, leases)
             self._check_cidr_change(old, spec, leases)
+            ops += self._cursor_resets(old, spec)
         compares: list[Compare] = [
-            ModRevisionIs(self.keys.spec(spec.name), kv.mod_revision if kv else Revision(0))
+            ModRevisionIs(self.keys.spec(spec.name), kv.mod_revision if kv else Revision(0)),
+            # No lease came or went since they were checked above.
+            ModRevisionIs(self.keys.generation(spec.name), counted),
         ]
-        ops: list[Op] = [Put(self.keys.spec(spec.name), spec.to_json())]
         guarded_txn(self.client, compares, ops, fence)
         return self._stranded(spec, leases)
 
     def delete(self, name: SubnetName, *, fence: Fencing) -> None:
+        """Remove an empty subnet and all its keys; refused while it holds leases."""
+        for attempt in retrying("delete_subnet", subject=name):
+            with attempt:
+                return self._delete_once(name, fence)
+
+    def _delete_once(self, name: SubnetName, fence: Fencing) -> None:
+        kv, _ = self.client.get(self.keys.spec(name))
+        counted = self._generation(name)
         leases = self.leases(name)
         if leases:
             raise SubnetInUse(f"subnet {name} still holds {len(leases)} leases")
-        kv, _ = self.client.get(self.keys.spec(name))
         if kv is None:
             return
-        compares: list[Compare] = [ModRevisionIs(self.keys.spec(name), kv.mod_revision)]
-        guarded_txn(self.client, compares, [Delete(self.keys.spec(name))], fence)
-        # Bitmap chunks and cursors of an empty subnet hold no information.
-        self.client.delete_prefix(self.keys.subnet(name))
+        compares: list[Compare] = [
+            ModRevisionIs(self.keys.spec(name), kv.mod_revision),
+            ModRevisionIs(self.keys.generation(name), counted),
+        ]
+        # Bitmap chunks, cursors and the generation of an empty subnet hold no information.
+        guarded_txn(self.client, compares, [Delete(self.keys.subnet(name), prefix=True)], fence)
+
+    def _generation(self, name: SubnetName) -> Revision:
+        kv, _ = self.client.get(self.keys.generation(name))
+        return kv.mod_revision if kv else Revision(0)
+
+    def _cursor_resets(self, old: SubnetSpec, new: SubnetSpec) -> list[Op]:
+        """A family whose CIDR changed starts its next-fit search from the beginning."""
+        return [
+            Delete(self.keys.cursor(new.name, layout.family))
+            for layout in new.layouts
+            if (previous := old.layout(layout.family)) is None or previous.cidr != layout.cidr
+        ]
 
     def leases(self, name: SubnetName) -> list[Lease]:
         return [decode_lease(kv.value) for kv in self.client.iter_prefix(self.keys.leases(name))]

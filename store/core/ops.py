@@ -42,6 +42,8 @@ class Put:
 @dataclass(frozen=True)
 class Delete:
     key: str
+    prefix: bool = False
+    """Delete every key that starts with ``key``."""
 
 
 @dataclass(frozen=True)

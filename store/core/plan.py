@@ -103,7 +103,7 @@ class BatchPlan:
 
     def size(self) -> int:
         """The larger of the compare and op counts once finished."""
-        extra = len(self.chunks.dirty) + len(self._moved_cursors) + 2
+        extra = len(self.chunks.dirty) + len(self._moved_cursors) + 3
         return max(len(self.compares), len(self.ops)) + extra
 
     def add(
@@ -158,6 +158,8 @@ class BatchPlan:
         for family in sorted(self._moved_cursors):
             cursor_key = self.keys.cursor(self.spec.name, family)  # type: ignore[arg-type]
             ops.append(Put(cursor_key, str(self.cursors[family]).encode()))
+        if self.chunks.dirty:
+            ops.append(Put(self.keys.generation(self.spec.name), b""))
         return compares, ops
 
     # -- one request ------------------------------------------------------

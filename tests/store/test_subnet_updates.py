@@ -170,13 +170,6 @@ class AllocatingJustBeforeWrites:
         return self._client.txn(compares, success, failure)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: Subnets.delete checks for leases, then deletes comparing only the "
-    "spec's mod_revision (which allocations do not change), then delete_prefix()es the "
-    "subnet: an allocation committed in between loses its lease and bit while its "
-    "attachment stays",
-)
 def test_delete_racing_an_allocation_never_drops_a_live_lease(
     client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:
@@ -184,7 +177,7 @@ def test_delete_racing_an_allocation_never_drops_a_live_lease(
     racing = AllocatingJustBeforeWrites(
         client,
         lambda: ipam.allocate([request("late")], fence=UNFENCED),
-        Keys(etcd_prefix).spec(NET1),
+        Keys(etcd_prefix).subnet(NET1),  # the delete's range op
     )
     with contextlib.suppress(SubnetInUse):  # the right outcome: refused
         Subnets(racing, etcd_prefix).delete(NET1, fence=UNFENCED)  # type: ignore[arg-type]
@@ -195,12 +188,6 @@ def test_delete_racing_an_allocation_never_drops_a_live_lease(
     assert lease_addresses(client, etcd_prefix, "net1") == {late.ip_csv()}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store bug: Subnets.put checks leases before a CIDR change but its transaction "
-    "compares only the spec's mod_revision, so a lease committed in between survives "
-    "outside the new CIDR",
-)
 def test_cidr_change_racing_an_allocation_is_refused(
     client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:
