@@ -40,6 +40,9 @@ from store.subnets import Subnets
 
 log = logging.getLogger("nicpool.controller")
 
+CAMPAIGN_ROUND = 0.5
+"""Seconds a standby waits on its predecessor before looking at ``stop`` again."""
+
 
 class Controller:
     def __init__(
@@ -48,6 +51,8 @@ class Controller:
         self.started = time.monotonic()
         self.stop = threading.Event()
         self.lost = threading.Event()
+        self.wake = threading.Event()
+        """Set when the leader's loop must look up at once (lease lost, shutdown)."""
         self.ready_to_allocate = threading.Event()
         queue: WorkQueue[Key] = WorkQueue()
         self.rt = Runtime(
@@ -76,6 +81,7 @@ class Controller:
         self.gc = GarbageCollector(self.rt)
         metrics.QUEUE_DEPTH.set_function(queue.depth)
         metrics.LEADER.set(0)
+        metrics.publish_zeroes()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -97,12 +103,27 @@ class Controller:
             threading.Thread(target=self._worker, name=f"worker-{n}", daemon=True).start()
 
     def run(self) -> None:
-        """Campaign, lead until the lease is lost, campaign again; until ``stop``."""
+        """Campaign, lead until the lease is lost, campaign again; until ``stop``.
+
+        On the way out the election is resigned (the lease revoked), leader or
+        standby: a standby takes over at once instead of after the TTL, and no
+        key of a dead replica stays in line ahead of live ones. It is done
+        here, on the thread that campaigns, never from the signal handler,
+        which could interleave with a campaign and join the election again.
+        """
+        try:
+            self._campaign_and_lead()
+        finally:
+            self.election.resign()
+
+    def _campaign_and_lead(self) -> None:
         while not self.stop.is_set() and not self.synced_to_lead():
             self.stop.wait(0.02)
         while not self.stop.is_set():
             try:
-                fence = self.election.campaign(timeout=2.0)
+                # Short rounds: a standby notices ``stop`` between them (a
+                # round is one range read and one watch on the predecessor).
+                fence = self.election.campaign(timeout=CAMPAIGN_ROUND)
             except TimeoutError:
                 continue
             except NicpoolError as exc:
@@ -110,6 +131,9 @@ class Controller:
                 self.stop.wait(1.0)
                 continue
             self.lost.clear()
+            self.wake.clear()
+            if self.stop.is_set():
+                break
             self.rt.fence_value = fence
             metrics.LEADER.set(1)
             metrics.LEADER_CHANGES.inc()
@@ -121,21 +145,28 @@ class Controller:
                 self._step_down()
 
     def shutdown(self) -> None:
+        """Stop acting at once and wake ``run``, which resigns and returns.
+
+        Safe from a signal handler: it only sets flags (no etcd call).
+        """
         self.stop.set()
+        self.rt.fence_value = None
         self.rt.queue.shutdown()
-        if self.rt.fence_value is not None:
-            self.rt.fence_value = None
-            self.election.resign()
+        self.wake.set()
 
     def _lost(self) -> None:
         # Called from the election's keep-alive thread: stop acting at once.
         self.rt.fence_value = None
         self.lost.set()
+        self.wake.set()
 
     def _step_down(self) -> None:
         self.rt.fence_value = None
         self.rt.queue.clear()
         self.ready_to_allocate.clear()
+        # A deposed replica must not keep exporting pool numbers it no longer
+        # refreshes (the leader's are the truth; stale ones would be summed).
+        metrics.SUBNET_ADDRESSES.clear()
         metrics.LEADER.set(0)
         metrics.LEADER_CHANGES.inc()
 
@@ -163,6 +194,7 @@ class Controller:
             rt.settings.identity,
             time.monotonic() - self.started,
         )
+        self._refresh_usage()
         # Let the new pods through first: decoding every attachment holds the
         # interpreter for a while, and they need no index (bounded wait).
         settle = time.monotonic() + 2.0
@@ -183,14 +215,18 @@ class Controller:
         self.gc.reset()
         next_gc = time.monotonic() + rt.settings.gc_interval
         while not self.stop.is_set() and rt.leading:
-            self.lost.wait(rt.settings.status_interval)
+            self.wake.wait(rt.settings.status_interval)
             if not rt.leading:
                 break
-            for subnet_name in list(rt.subnet_views):
-                self._guard(lambda s=subnet_name: update_status(rt, s))
+            self._refresh_usage()
             if time.monotonic() >= next_gc:
                 self._guard(self.gc.run_once)
                 next_gc = time.monotonic() + rt.settings.gc_interval
+
+    def _refresh_usage(self) -> None:
+        """Subnet status and ``nicpool_subnet_addresses`` from the bitmaps, every Subnet."""
+        for subnet_name in list(self.rt.subnet_views):
+            self._guard(lambda s=subnet_name: update_status(self.rt, s))
 
     def _guard(self, action: Any) -> None:
         try:

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from reconciler.core.errors import NAD_REFUSALS, refusal_reasons
 from store.retry import RETRIES
 
 SUBNET_ADDRESSES = Gauge(
@@ -40,17 +41,42 @@ NAD_ERRORS = Counter(
     "nicpool_nad_errors_total", "NetworkAttachmentDefinition problems, by reason.", ["reason"]
 )
 
+ANNOTATE_POD = "annotate_pod"
+"""The controller's own retried operation (the pod annotation patch)."""
+RETRY_OPERATIONS = ("allocate", "release", "put_subnet", "delete_subnet", ANNOTATE_POD)
+"""``nicpool_retries_total{operation}`` values: the store's policies (``store.leases``,
+``store.subnets``) and the controller's."""
+
+
+def publish_zeroes() -> None:
+    """Export every known label value at 0 from the start.
+
+    A labelled series appears on its first increment, so ``rate()`` and
+    ``increase()`` would never see that first error; with the series already
+    at 0 they do.
+    """
+    for reason in refusal_reasons():
+        ALLOCATION_ERRORS.labels(reason)
+    for error in NAD_REFUSALS:
+        NAD_ERRORS.labels(error.reason)
+    for operation in RETRY_OPERATIONS:
+        RETRIES.labels(operation)
+
+
 __all__ = [
     "ALLOCATION_ERRORS",
     "ALLOCATION_SECONDS",
+    "ANNOTATE_POD",
     "LEADER",
     "LEADER_CHANGES",
     "NAD_ERRORS",
     "QUEUE_DEPTH",
     "RETRIES",
+    "RETRY_OPERATIONS",
     "SUBNET_ADDRESSES",
     "WORKFLOW_RESUMES",
     "MetricsServer",
+    "publish_zeroes",
 ]
 
 
@@ -88,7 +114,10 @@ class MetricsServer:
         self.server = ThreadingHTTPServer((host.strip("[]"), int(port or 10665)), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name="metrics", daemon=True
+            # A short poll: ``stop`` waits for the loop to notice (0.5 s by default).
+            target=lambda: self.server.serve_forever(poll_interval=0.05),
+            name="metrics",
+            daemon=True,
         )
 
     @property

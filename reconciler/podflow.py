@@ -23,6 +23,7 @@ from typing import Any
 
 from reconciler import metrics
 from reconciler.core import annotations as ann
+from reconciler.core.errors import NAD_REFUSALS
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import retention_on_pod_deletion, statefulset_ordinal
 from reconciler.events import Involved
@@ -46,12 +47,6 @@ from store.errors import PermanentError, TemporaryError
 from store.retry import retrying
 
 log = logging.getLogger("nicpool.pods")
-
-NAD_REASONS = {
-    "NetworkAttachmentDefinitionNotFound",
-    "NoProvider",
-    "InvalidNetworkAttachmentDefinition",
-}
 
 
 def world(rt: Runtime) -> World:
@@ -155,7 +150,7 @@ def _allocate_and_annotate(
             # Leased under an earlier leadership, never announced: finishing its work.
             metrics.WORKFLOW_RESUMES.inc()
         patch = {"metadata": {"uid": view.uid, "annotations": wanted}}
-        for attempt in retrying(f"annotate pod {key}", deadline=5.0):
+        for attempt in retrying(metrics.ANNOTATE_POD, subject=key, deadline=5.0):
             with attempt:
                 rt.kube.merge_patch(PODS, view.namespace, view.name, patch)
     seen = rt.first_seen.get(view.uid)
@@ -233,7 +228,7 @@ def refuse(
     rt.refused.add(key)
     for error in errors:
         metrics.ALLOCATION_ERRORS.labels(error.reason).inc()
-        if error.reason in NAD_REASONS:
+        if isinstance(error, NAD_REFUSALS):
             metrics.NAD_ERRORS.labels(error.reason).inc()
         log.warning("%s: refused (%s): %s", pod_ref(pod), error.reason, error)
         rt.recorder.warn(involved(pod), error.reason, str(error))

@@ -103,6 +103,8 @@ def update_status(rt: Runtime, name: str) -> None:
         usage = rt.ipam.usage(SubnetName(name))
     except UnknownSubnet:
         return
+    if not rt.leading:
+        return  # deposed while reading: the new leader exports (see Controller._step_down)
     status: dict[str, float] = {}
     for family in usage:
         fam = str(family.family)

@@ -9,6 +9,9 @@ Errors about addresses themselves (``InvalidAddress``, ``OutsideSubnet``,
 
 from __future__ import annotations
 
+import sys
+
+from store import errors as store_errors
 from store.errors import PermanentError
 
 
@@ -109,3 +112,22 @@ class DuplicateProvider(PermanentError):
     """Two NICs of one pod resolve to the same provider, so their leases would collide."""
 
     reason = "DuplicateProvider"
+
+
+NAD_REFUSALS: tuple[type[PermanentError], ...] = (NadNotFound, NadNoProvider, InvalidNadConfig)
+"""Refusals caused by a NetworkAttachmentDefinition (``nicpool_nad_errors_total``)."""
+
+
+def refusal_reasons() -> tuple[str, ...]:
+    """Every reason a refusal can carry: the store's and this module's error classes.
+
+    Read from the classes themselves, so a new refusal is counted (and its
+    metric series exported from the start) without a list to keep in step.
+    """
+    found = {
+        obj.reason
+        for module in (store_errors, sys.modules[__name__])
+        for obj in vars(module).values()
+        if isinstance(obj, type) and issubclass(obj, PermanentError)
+    }
+    return tuple(sorted(found))
