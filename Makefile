@@ -46,9 +46,10 @@ test-e2e: deps test-binaries
 	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
 lint: venv
-	$(BIN)/ruff check store reconciler cnibin tests
-	$(BIN)/ruff format --check store reconciler cnibin tests
+	$(BIN)/ruff check store reconciler cnibin ops tests
+	$(BIN)/ruff format --check store reconciler cnibin ops tests
 	$(BIN)/mypy
+	$(BIN)/mypy --strict --explicit-package-bases ops/demo
 	$(BIN)/lint-imports
 
 bench: bench-store bench-cni bench-e2e
