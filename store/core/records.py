@@ -92,6 +92,17 @@ class Attachment:
         return ",".join(leased.gateway for leased in sorted(self.ips, key=lambda i: i.family))
 
 
+def _workload_json(workload: WorkloadRef | None) -> dict[str, str] | None:
+    if workload is None:
+        return None
+    return {"kind": workload.kind, "name": workload.name, "uid": workload.uid}
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    """Compact, key-sorted JSON: equal records are equal bytes."""
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
 class RecordError(ValueError):
     """A stored record nicpool cannot read (corrupt, or written by a newer format)."""
 
@@ -108,16 +119,12 @@ def encode_attachment(att: Attachment) -> bytes:
         "mac": att.mac,
         "routes": [r.to_json() for r in att.routes],
         "default_route": att.default_route,
-        "workload": (
-            None
-            if att.workload is None
-            else {"kind": att.workload.kind, "name": att.workload.name, "uid": att.workload.uid}
-        ),
+        "workload": _workload_json(att.workload),
         "mtu": att.mtu,
         "created": att.created,
         "fence": att.fence,
     }
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return _dumps(doc)
 
 
 def decode_attachment(raw: bytes) -> Attachment:
@@ -174,20 +181,12 @@ def encode_lease(lease: Lease) -> bytes:
         "uid": lease.uid,
         "mac": lease.mac,
         "interface": lease.interface,
-        "workload": (
-            None
-            if lease.workload is None
-            else {
-                "kind": lease.workload.kind,
-                "name": lease.workload.name,
-                "uid": lease.workload.uid,
-            }
-        ),
+        "workload": _workload_json(lease.workload),
         "state": lease.state,
         "created": lease.created,
         "fence": lease.fence,
     }
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return _dumps(doc)
 
 
 def decode_lease(raw: bytes) -> Lease:
