@@ -3,7 +3,8 @@
 While it is stopped a standby takes over and allocates; when it resumes it
 believes nothing has changed, but its etcd lease is gone: it must report
 itself as no longer leading and every write it still attempts must fail its
-fence. The user sees every pod allocated once, no address twice.
+fence. The user sees every pod allocated once, no address twice, and
+the subnet usage exported by the new leader only.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def test_a_paused_leader_wakes_up_deposed(
     cluster.create_subnet(f"{ns}-pause", provider=provider, cidrBlock="10.91.0.0/24")
     leader = wait_for("a leader", lambda: next((p for p in pair if p.is_leader()), None))
     standby = next(p for p in pair if p is not leader)
+    usage = f'family="4",state="total",subnet="{ns}-pause"'
+    wait_for("the leader to export usage", lambda: leader.metric("nicpool_subnet_addresses", usage))
     assert leader.popen is not None
     leader.popen.send_signal(signal.SIGSTOP)
     wait_for("the standby to take over", standby.is_leader, 60)
@@ -70,3 +73,6 @@ def test_a_paused_leader_wakes_up_deposed(
         "the woken replica to know it does not lead", lambda: leader.metric("nicpool_leader") == 0.0
     )
     assert standby.is_leader() and leader.alive()
+    # Deposed, it no longer exports pool numbers it stopped refreshing; the leader does.
+    assert leader.metric("nicpool_subnet_addresses", usage) is None
+    assert standby.metric("nicpool_subnet_addresses", usage) is not None
