@@ -5,7 +5,7 @@
     <prefix>format                                 "1": the record format of this prefix
     <prefix>election/<lease-id>                    one key per campaigning replica
     <prefix>subnets/<subnet>/spec                  the validated SubnetSpec (JSON)
-    <prefix>subnets/<subnet>/bitmap/<4|6>/<chunk>  4 KiB allocation bitmap chunk
+    <prefix>subnets/<subnet>/bitmap/<4|6>/<chunk>  512-byte allocation bitmap chunk
     <prefix>subnets/<subnet>/cursor/<4|6>          next-fit cursor (last offset handed out)
     <prefix>subnets/<subnet>/generation            rewritten by every allocation or release
     <prefix>subnets/<subnet>/leases/<ip>           Lease record per address

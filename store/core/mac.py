@@ -36,6 +36,7 @@ def parse_mac(text: str) -> Mac:
 
 
 def random_mac(rng: random.Random) -> Mac:
-    octets = [rng.randrange(256) for _ in range(6)]
-    octets[0] = (octets[0] & 0xFC) | 0x02
-    return Mac(":".join(f"{o:02x}" for o in octets))
+    # Clear the multicast bit, set the locally administered bit.
+    value = (rng.getrandbits(48) & ~(0x01 << 40)) | (0x02 << 40)
+    raw = f"{value:012x}"
+    return Mac(":".join(raw[i : i + 2] for i in range(0, 12, 2)))
