@@ -97,10 +97,24 @@ class Controller:
         )
 
     def start(self) -> None:
-        for informer in self.rt.informers.values():
-            informer.start()
+        for plural, informer in self.rt.informers.items():
+            if plural != IPS.plural:
+                informer.start()
+        threading.Thread(target=self._start_ip_informer, name="ips-later", daemon=True).start()
         for n in range(self.rt.settings.workers):
             threading.Thread(target=self._worker, name=f"worker-{n}", daemon=True).start()
+
+    def _start_ip_informer(self) -> None:
+        """List IP objects once every cache planning reads is synced.
+
+        They are the largest list (one object per NIC) and only checked for
+        drift, so listing them alongside Pods would only slow the caches a
+        new leader needs before it can allocate.
+        """
+        while not self.stop.is_set() and not self.synced_to_lead():
+            self.stop.wait(0.02)
+        if not self.stop.is_set():
+            self.rt.informer(IPS).start()
 
     def run(self) -> None:
         """Campaign, lead until the lease is lost, campaign again; until ``stop``.

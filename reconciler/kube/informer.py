@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -99,6 +100,7 @@ class Informer:
 
     def relist(self) -> str:
         """List, reconcile the cache with the list, and return the list's resourceVersion."""
+        began = time.monotonic()
         items, version = self.client.list(self.resource)
         fresh = {object_key(obj): _slim(obj) for obj in items}
         with self._lock:
@@ -111,6 +113,13 @@ class Informer:
             if key not in fresh:
                 self._emit(obj, None)
         self.relists += 1
+        if not self.synced.is_set():
+            log.info(
+                "%s: %d listed in %.2f s",
+                self.resource.plural,
+                len(fresh),
+                time.monotonic() - began,
+            )
         self.synced.set()
         if self.on_relist is not None:
             self.on_relist()
