@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
 from reconciler.core.errors import NAD_REFUSALS, refusal_reasons
-from store.retry import RETRIES
+from store.retry import RETRIES, STORE_OPERATIONS
 
 SUBNET_ADDRESSES = Gauge(
     "nicpool_subnet_addresses",
@@ -43,7 +43,7 @@ NAD_ERRORS = Counter(
 
 ANNOTATE_POD = "annotate_pod"
 """The controller's own retried operation (the pod annotation patch)."""
-RETRY_OPERATIONS = ("allocate", "release", "put_subnet", "delete_subnet", ANNOTATE_POD)
+RETRY_OPERATIONS = (*STORE_OPERATIONS, ANNOTATE_POD)
 """``nicpool_retries_total{operation}`` values: the store's policies (``store.leases``,
 ``store.subnets``) and the controller's."""
 

@@ -19,6 +19,9 @@ from store.errors import TemporaryError
 
 log = logging.getLogger("nicpool.retry")
 
+STORE_OPERATIONS = ("allocate", "release", "put_subnet", "delete_subnet")
+"""The ``operation`` label values the store's own policies use."""
+
 RETRIES = Counter(
     "nicpool_retries_total",
     "Operations retried after a temporary error (lost CAS race, etcd unavailable).",
