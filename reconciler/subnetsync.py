@@ -14,13 +14,12 @@ from typing import Any
 
 from reconciler import metrics
 from reconciler.core.errors import InvalidSubnet
-from reconciler.core.subnets import subnet_from_object
+from reconciler.core.subnets import store_spec_of, subnet_from_object
 from reconciler.events import Involved
 from reconciler.kube.resources import SUBNETS
 from reconciler.objects import meta
 from reconciler.runtime import Runtime
 from store.core.identity import SubnetName
-from store.core.subnetspec import parse_subnet_spec
 from store.errors import PermanentError, UnknownSubnet
 from store.subnets import SubnetInUse
 
@@ -59,15 +58,7 @@ def sync_subnet(rt: Runtime, name: str, *, status: bool = True) -> bool:
     spec = obj.get("spec") or {}
     try:
         subnet_from_object(name, spec)
-        parsed = parse_subnet_spec(
-            name,
-            cidr_block=str(spec.get("cidrBlock", "")),
-            provider=str(spec.get("provider") or "ovn"),
-            gateway=spec.get("gateway") or None,
-            exclude_ips=list(spec.get("excludeIps") or []),
-            protocol=spec.get("protocol") or None,
-            mtu=int(spec.get("mtu") or 0),
-        )
+        parsed = store_spec_of(name, spec)
         if rt.subnets.get(parsed.name) == parsed:
             if status:
                 update_status(rt, name)

@@ -15,7 +15,8 @@ from typing import Any
 
 from reconciler.core.errors import AmbiguousSubnet, InvalidSubnet, NoSubnetForProvider
 from store.core.identity import SubnetName
-from store.errors import UnknownSubnet
+from store.core.subnetspec import SubnetSpec, parse_subnet_spec
+from store.errors import InvalidSubnetSpec, UnknownSubnet
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -96,4 +97,25 @@ def choose_subnet(
     raise NoSubnetForProvider(
         f"no Subnet has spec.provider {' or '.join(repr(p) for p in tried)}; create one "
         "or name a Subnet with the logical_switch annotation"
+    )
+
+
+def store_spec_of(name: str, spec: Mapping[str, Any]) -> SubnetSpec:
+    """A Subnet object's spec as the store registers it (raises InvalidSubnetSpec).
+
+    The one reading of a Subnet's fields for the store, shared by the
+    controller and ``nicpoolctl rebuild``.
+    """
+    mtu = spec.get("mtu") or 0
+    if not isinstance(mtu, int) or isinstance(mtu, bool):
+        raise InvalidSubnetSpec(f"subnet {name}: mtu {mtu!r} is not an integer")
+    excludes = spec.get("excludeIps") or []
+    return parse_subnet_spec(
+        name,
+        cidr_block=str(spec.get("cidrBlock", "")),
+        provider=str(spec.get("provider") or "ovn"),
+        gateway=spec.get("gateway") or None,
+        exclude_ips=excludes if isinstance(excludes, list) else str(excludes),
+        protocol=spec.get("protocol") or None,
+        mtu=mtu,
     )

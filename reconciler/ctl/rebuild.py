@@ -31,11 +31,11 @@ from typing import Any
 
 from reconciler.core import annotations as ann
 from reconciler.core.planning import NicPlan, World, plan_pod
-from reconciler.core.subnets import SubnetView, subnet_from_object
+from reconciler.core.subnets import SubnetView, store_spec_of, subnet_from_object
 from reconciler.ctl.cluster import ClusterSnapshot
 from store.core.identity import AttachmentRef, SubnetName
 from store.core.records import Attachment
-from store.core.subnetspec import SubnetSpec, parse_subnet_spec
+from store.core.subnetspec import SubnetSpec
 from store.errors import PermanentError
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, AllocationRequest, Ipam
@@ -81,7 +81,7 @@ def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
     for name, spec in sorted(cluster.subnets.items()):
         try:
             views[SubnetName(name)] = subnet_from_object(name, spec)
-            plan.subnets.append(_subnet_spec(name, spec))
+            plan.subnets.append(store_spec_of(name, spec))
         except PermanentError as exc:
             plan.skipped.append({"subnet": name, "reason": f"Subnet refused: {exc}"})
     world = World(nads=cluster.nads, subnets=views)
@@ -113,19 +113,6 @@ def _allocated(annotations: Any) -> set[str]:
         for k, v in annotations.items()
         if k.endswith(suffix) and v == "true" and k != f"ovn{suffix}"
     }
-
-
-def _subnet_spec(name: str, spec: dict[str, Any]) -> SubnetSpec:
-    # The same reading of a Subnet object as the controller's (reconciler.subnetsync).
-    return parse_subnet_spec(
-        name,
-        cidr_block=str(spec.get("cidrBlock", "")),
-        provider=str(spec.get("provider") or "ovn"),
-        gateway=spec.get("gateway") or None,
-        exclude_ips=list(spec.get("excludeIps") or []),
-        protocol=spec.get("protocol") or None,
-        mtu=int(spec.get("mtu") or 0),
-    )
 
 
 def _conflicts(claims: list[NicPlan]) -> list[RebuildConflict]:

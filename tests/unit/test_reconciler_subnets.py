@@ -6,7 +6,8 @@ import pytest
 
 from reconciler.core.errors import InvalidIPPool, InvalidSubnet
 from reconciler.core.ippools import IPPoolView, ippool_from_object, pool_candidates
-from reconciler.core.subnets import subnet_from_object
+from reconciler.core.subnets import store_spec_of, subnet_from_object
+from store.errors import InvalidSubnetSpec
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +63,36 @@ def test_ippool_object_needs_a_subnet() -> None:
     with pytest.raises(InvalidIPPool):
         ippool_from_object("p", {"ips": ["10.0.0.1"]})
     assert ippool_from_object("p", {"subnet": "s", "ips": ["10.0.0.1"]}).subnet == "s"
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ({"cidrBlock": "10.0.0.0/24", "mtu": "1500"}, "mtu '1500' is not an integer"),
+        ({"cidrBlock": "10.0.0.0/24", "excludeIps": "10.0.0.1"}, "must be a list"),
+        ({"cidrBlock": "10.0.0.1/24"}, "host bits set"),
+    ],
+)
+def test_a_subnet_object_the_store_cannot_register_is_refused_with_a_reason(
+    spec: dict[str, object], words: str
+) -> None:
+    with pytest.raises(InvalidSubnetSpec, match=words):
+        store_spec_of("bad", spec)
+
+
+def test_a_subnet_object_becomes_the_store_spec() -> None:
+    spec = store_spec_of(
+        "macvlan",
+        {
+            "provider": "macvlan.default",
+            "cidrBlock": "172.17.0.0/16",
+            "gateway": "172.17.0.1",
+            "excludeIps": ["172.17.0.0..172.17.0.10"],
+            "protocol": "IPv4",
+        },
+    )
+    assert (spec.provider, spec.cidr_block, spec.exclude_ips) == (
+        "macvlan.default",
+        "172.17.0.0/16",
+        ("172.17.0.0..172.17.0.10",),
+    )
