@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from reconciler import metrics
@@ -171,24 +172,14 @@ def _request(nic: NicPlan, *, predecessor: bool = False) -> AllocationRequest:
 
     A StatefulSet pod whose predecessor's attachment is still there takes
     over that attachment's addresses (``adopt``); its ``ip_pool`` entry or
-    fixed address is that same address, so it is not passed again: the store
-    plans optimistically and would refuse the entry as held (by the very
-    attachment being adopted) before it learns that the attachment exists.
+    fixed address is that same address, so it is not passed again (the store
+    would otherwise first find the address held, then read the attachment
+    being adopted and plan again: a wasted round trip).
     """
-    adopting = predecessor and nic.adopt
-    return AllocationRequest(
-        ref=nic.ref,
-        uid=nic.uid,
-        subnet=nic.subnet,
-        interface=nic.interface,
-        fixed_ips=() if adopting else nic.fixed_ips,
-        pool=() if adopting else nic.pool,
-        mac=nic.mac,
-        routes=nic.routes,
-        default_route=nic.default_route,
-        workload=nic.workload,
-        adopt=nic.adopt,
-    )
+    request = nic.request()
+    if predecessor and nic.adopt:
+        return replace(request, fixed_ips=(), pool=())
+    return request
 
 
 def _rendered(nics: tuple[NicPlan, ...], attachments: list[Attachment]) -> dict[str, str]:

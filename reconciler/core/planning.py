@@ -33,6 +33,7 @@ from reconciler.core.subnets import IPNetwork, SubnetView, choose_subnet
 from reconciler.core.workloads import STATEFULSET
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Route, WorkloadRef
+from store.core.requests import AllocationRequest
 from store.errors import OutsideSubnet, PermanentError, PoolExhausted, UnknownSubnet
 
 NadConfigs = Mapping[str, str | None]
@@ -73,6 +74,22 @@ class NicPlan:
     workload: WorkloadRef | None = None
     adopt: bool = False
     provider_defaulted: bool = False
+
+    def request(self) -> AllocationRequest:
+        """The store request for this NIC."""
+        return AllocationRequest(
+            ref=self.ref,
+            uid=self.uid,
+            subnet=self.subnet,
+            interface=self.interface,
+            fixed_ips=self.fixed_ips,
+            pool=self.pool,
+            mac=self.mac,
+            routes=self.routes,
+            default_route=self.default_route,
+            workload=self.workload,
+            adopt=self.adopt,
+        )
 
 
 @dataclass(frozen=True)

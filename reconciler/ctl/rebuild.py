@@ -26,7 +26,7 @@ fixed annotation as usual.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core import annotations as ann
@@ -181,17 +181,8 @@ def _register_subnets(subnets: Subnets, plan: RebuildPlan, used: set[SubnetName]
 
 
 def _request(nic: NicPlan) -> AllocationRequest:
-    return AllocationRequest(
-        ref=nic.ref,
-        uid=nic.uid,
-        subnet=nic.subnet,
-        interface=nic.interface,
-        fixed_ips=nic.fixed_ips,
-        mac=nic.mac,
-        routes=nic.routes,
-        default_route=nic.default_route,
-        workload=nic.workload,
-    )
+    """Exactly the annotated addresses: no pool choice, no adoption."""
+    return replace(nic.request(), pool=(), adopt=False)
 
 
 def _outcome(nic: NicPlan, result: Attachment | PermanentError, *, present: bool) -> ClaimOutcome:
