@@ -28,16 +28,15 @@ from dataclasses import dataclass, field
 
 from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
-from store.core.keys import Keys
 from store.core.ops import MAX_TXN_OPS, Compare, CreateRevisionIs, Get, KeyValue, Op
 from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks, release_ops
-from store.core.records import Attachment, Lease, decode_attachment, decode_lease
+from store.core.records import Attachment, decode_attachment, decode_lease
 from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
 from store.core.subnetspec import SubnetSpec
-from store.core.usage import FamilyUsage, family_usage
 from store.errors import Conflict, FencedOut, PermanentError, UnknownSubnet
 from store.etcd import EtcdClient
 from store.guard import guarded_txn
+from store.inventory import Inventory
 from store.retry import retrying
 
 __all__ = ["UNFENCED", "AllocationRequest", "Fence", "Fencing", "Ipam", "Result", "Unfenced"]
@@ -67,7 +66,7 @@ class _SubnetState:
     cursors: dict[int, int] | None = None
 
 
-class Ipam:
+class Ipam(Inventory):
     """Leases in etcd for one prefix. Thread safe; one instance per process."""
 
     def __init__(
@@ -78,8 +77,7 @@ class Ipam:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.client = client
-        self.keys = Keys(prefix)
+        super().__init__(client, prefix)
         self._rng = rng or random.Random()
         self._clock = clock
         self._states: dict[SubnetName, _SubnetState] = defaultdict(_SubnetState)
@@ -360,37 +358,6 @@ class Ipam:
                 plan.release(attachment, kv.mod_revision)
                 self._commit(state, plan, fence)
         return attachment
-
-    # -- reads --------------------------------------------------------------
-
-    def get(self, ref: AttachmentRef) -> Attachment | None:
-        kv, _ = self.client.get(self.keys.attachment(ref))
-        return decode_attachment(kv.value) if kv else None
-
-    def attachments(self, subnet: SubnetName | None = None) -> list[Attachment]:
-        found = [
-            decode_attachment(kv.value) for kv in self.client.iter_prefix(self.keys.attachments)
-        ]
-        return [a for a in found if subnet is None or a.subnet == subnet]
-
-    def leases(self, subnet: SubnetName) -> list[Lease]:
-        return [decode_lease(kv.value) for kv in self.client.iter_prefix(self.keys.leases(subnet))]
-
-    def usage(self, subnet: SubnetName) -> list[FamilyUsage]:
-        """Per family: total, used, available and excluded addresses, from the bitmaps."""
-        kv, _ = self.client.get(self.keys.spec(subnet))
-        if kv is None:
-            raise UnknownSubnet(f"subnet {subnet} is not registered in the store")
-        spec = SubnetSpec.from_json(kv.value)
-        found = []
-        for layout in spec.layouts:
-            prefix = self.keys.bitmap(subnet, layout.family)
-            chunks = (
-                Chunk.decode(int(kv.key[len(prefix) :], 16), kv.value)
-                for kv in self.client.iter_prefix(prefix, page=64)
-            )
-            found.append(family_usage(layout, chunks))
-        return found
 
     # -- helpers --------------------------------------------------------------
 

@@ -20,12 +20,13 @@ from store.core.addressing import parse_ip
 from store.core.identity import Revision, SubnetName
 from store.core.keys import Keys
 from store.core.ops import Compare, Delete, ModRevisionIs, Op, Put
-from store.core.records import Lease, decode_lease
+from store.core.records import Lease
 from store.core.requests import Fencing
 from store.core.subnetspec import SubnetSpec
 from store.errors import InvalidSubnetSpec
 from store.etcd import EtcdClient
 from store.guard import guarded_txn
+from store.inventory import Inventory
 from store.retry import retrying
 
 
@@ -109,7 +110,7 @@ class Subnets:
         ]
 
     def leases(self, name: SubnetName) -> list[Lease]:
-        return [decode_lease(kv.value) for kv in self.client.iter_prefix(self.keys.leases(name))]
+        return Inventory(self.client, self.keys.prefix).leases(name)
 
     @staticmethod
     def _check_cidr_change(old: SubnetSpec, new: SubnetSpec, leases: list[Lease]) -> None:

@@ -1,0 +1,52 @@
+"""What the store holds, read back: attachments, leases and usage.
+
+Read-only views for the controller, nicpoolctl and the audits. Writes go
+through ``store.leases.Ipam`` (which extends this class) and
+``store.subnets.Subnets``.
+"""
+
+from __future__ import annotations
+
+from store.core.bitmap import Chunk
+from store.core.identity import AttachmentRef, SubnetName
+from store.core.keys import Keys
+from store.core.records import Attachment, Lease, decode_attachment, decode_lease
+from store.core.subnetspec import SubnetSpec
+from store.core.usage import FamilyUsage, family_usage
+from store.errors import UnknownSubnet
+from store.etcd import EtcdClient
+
+
+class Inventory:
+    def __init__(self, client: EtcdClient, prefix: str) -> None:
+        self.client = client
+        self.keys = Keys(prefix)
+
+    def get(self, ref: AttachmentRef) -> Attachment | None:
+        kv, _ = self.client.get(self.keys.attachment(ref))
+        return decode_attachment(kv.value) if kv else None
+
+    def attachments(self, subnet: SubnetName | None = None) -> list[Attachment]:
+        found = [
+            decode_attachment(kv.value) for kv in self.client.iter_prefix(self.keys.attachments)
+        ]
+        return [a for a in found if subnet is None or a.subnet == subnet]
+
+    def leases(self, subnet: SubnetName) -> list[Lease]:
+        return [decode_lease(kv.value) for kv in self.client.iter_prefix(self.keys.leases(subnet))]
+
+    def usage(self, subnet: SubnetName) -> list[FamilyUsage]:
+        """Per family: total, used, available and excluded addresses, from the bitmaps."""
+        kv, _ = self.client.get(self.keys.spec(subnet))
+        if kv is None:
+            raise UnknownSubnet(f"subnet {subnet} is not registered in the store")
+        spec = SubnetSpec.from_json(kv.value)
+        found = []
+        for layout in spec.layouts:
+            prefix = self.keys.bitmap(subnet, layout.family)
+            chunks = (
+                Chunk.decode(int(kv.key[len(prefix) :], 16), kv.value)
+                for kv in self.client.iter_prefix(prefix, page=64)
+            )
+            found.append(family_usage(layout, chunks))
+        return found
