@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tests.support.ports import free_port
+from tests.support.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -91,14 +92,7 @@ class ControllerProcess:
             self.popen.wait(30)
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.popen is not None
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(20)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        terminate(self.popen, grace=20)
 
     def log_tail(self, chars: int = 6000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]

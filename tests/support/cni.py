@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.ports import free_port
+from tests.support.processes import terminate
 
 REFERENCE_PLUGINS = Path(os.environ.get("NICPOOL_CNI_PLUGINS", "/usr/lib/cni"))
 REPO = Path(__file__).resolve().parents[2]
@@ -180,13 +180,7 @@ class AgentProcess:
             return str(resp.read().decode())
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def __enter__(self) -> AgentProcess:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from tests.support.components import find_binary
 from tests.support.ports import free_port
+from tests.support.processes import terminate
 
 
 def etcd_binary() -> Path | None:
@@ -90,13 +90,7 @@ class EtcdServer:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process)
         self.process = None
 
     def restart(self) -> None:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
 import ssl
 import subprocess
 import tempfile
@@ -51,6 +50,7 @@ from tests.support.kube_objects import (
     wait_established,
 )
 from tests.support.ports import free_port
+from tests.support.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "ops" / "deploy" / "crds"
@@ -114,13 +114,7 @@ class _Process:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        terminate(self.popen, grace=15)
         self.popen = None
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -35,6 +34,7 @@ import yaml
 
 from tests.support.components import find_binary
 from tests.support.ports import free_port
+from tests.support.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "ops" / "monitoring"
@@ -144,13 +144,7 @@ class PrometheusServer:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        terminate(self.process, grace=20)
         self.process = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
