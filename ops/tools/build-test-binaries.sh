@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the real control-plane binaries the controller and e2e tiers run
-# against (kube-apiserver, kube-controller-manager, etcd), envtest-style, from
+# Builds the real control-plane binaries the controller, e2e and node tiers run
+# against (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# etcd), envtest-style, from
 # the Go module proxy into a cache OUTSIDE the repository, keyed by version.
 #
 # Why a throwaway module: k8s.io/kubernetes maps its staging modules
@@ -32,7 +33,12 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "${KUBEBUILDER_ASSETS}/kube-apiserver" 
   echo "$KUBEBUILDER_ASSETS"
   exit 0
 fi
-if [[ -x "$OUT/kube-apiserver" && -x "$OUT/kube-controller-manager" && -x "$OUT/etcd" ]]; then
+KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet)
+all_built() {
+  local b
+  for b in "${KUBE_BINARIES[@]}" etcd; do [[ -x "$OUT/$b" ]] || return 1; done
+}
+if all_built; then
   echo "$OUT"
   exit 0
 fi
@@ -57,8 +63,8 @@ build_etcd() {
 }
 
 build_kube() {
-  [[ -x "$OUT/kube-apiserver" && -x "$OUT/kube-controller-manager" ]] && return
-  log "building kube-apiserver and kube-controller-manager $K8S_VERSION (once per machine, ~10 min on 2 cores)"
+  all_built && return
+  log "building ${KUBE_BINARIES[*]} $K8S_VERSION (once per machine, ~15 min on 2 cores)"
   mkdir -p "$work/kube" && cd "$work/kube"
   local gomod staging_minor
   gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
@@ -83,13 +89,23 @@ package tools
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
   go mod tidy >/dev/null
-  go build -trimpath -o "$OUT/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$OUT/kube-apiserver.tmp" "$OUT/kube-apiserver"
-  go build -trimpath -o "$OUT/kube-controller-manager.tmp" k8s.io/kubernetes/cmd/kube-controller-manager
-  mv "$OUT/kube-controller-manager.tmp" "$OUT/kube-controller-manager"
+  # Without the version stamp every component reports v0.0.0-master (the
+  # node's kubeletVersion too), which version-skew checks refuse.
+  local major=${K8S_VERSION#v} minor
+  minor=${major#*.}; minor=${minor%%.*}; major=${major%%.*}
+  local pkg=k8s.io/component-base/version
+  local ldflags="-X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+  local b
+  for b in "${KUBE_BINARIES[@]}"; do
+    [[ -x "$OUT/$b" ]] && continue
+    go build -trimpath -ldflags "$ldflags" -o "$OUT/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+    mv "$OUT/$b.tmp" "$OUT/$b"
+  done
 }
 
 build_etcd
