@@ -49,7 +49,7 @@ lint: venv
 	$(BIN)/ruff check store reconciler cnibin ops tests
 	$(BIN)/ruff format --check store reconciler cnibin ops tests
 	$(BIN)/mypy
-	$(BIN)/mypy --strict --explicit-package-bases ops/demo
+	$(BIN)/mypy --strict --explicit-package-bases ops/demo ops/lab
 	$(BIN)/lint-imports
 
 bench: bench-store bench-cni bench-e2e

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from ops.lab.etcd import EtcdServer, docker_available, etcd_binary
 from tests.support.components import missing
-from tests.support.etcd import EtcdServer, docker_available, etcd_binary
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +17,7 @@ def etcd_server() -> Iterator[EtcdServer]:
     if binary is None:
         hint = "install etcd-server (make deps) or set KUBEBUILDER_ASSETS"
         if docker_available():
-            hint += "; a Docker engine answers, see tests/support/etcd.py:start_in_docker"
+            hint += "; a Docker engine answers, see ops/lab/etcd.py:start_in_docker"
         missing("etcd", hint)
         raise AssertionError("unreachable")
     server = EtcdServer(binary=binary)

@@ -1,11 +1,11 @@
 """``make demo``: nicpool's main job on an embedded default, on one machine.
 
 Everything the tests use runs for real, side by side: a kube-apiserver and
-kube-controller-manager over their own etcd (:mod:`tests.support.kube`),
+kube-controller-manager over their own etcd (:mod:`ops.lab.kube`),
 three ``nicpool-controller`` replicas electing a leader, one
 ``nicpool-agent``, and the CNI reference ``macvlan`` plugin calling the
 installed ``kube-ovn`` IPAM plugin inside network namespaces
-(:mod:`tests.support.netns`, :mod:`tests.support.cni`). The seed's YAML
+(:mod:`ops.lab.netns`, :mod:`ops.lab.cni`). The seed's YAML
 from ``ops/examples/`` is applied as written, with one field changed in
 memory: the NAD's ``master`` names the lab's veth, since the machine's
 ``eth0`` must never be touched.

@@ -22,8 +22,8 @@ from types import FrameType
 from ops.demo import show, steps
 from ops.demo.pods import DemoError
 from ops.demo.stack import Stack
-from tests.support.cni import REFERENCE_PLUGINS
-from tests.support.kube import find_assets
+from ops.lab.cni import REFERENCE_PLUGINS
+from ops.lab.kube import find_assets
 
 
 def parser() -> argparse.ArgumentParser:

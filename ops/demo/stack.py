@@ -21,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.controllers import ControllerProcess
-from tests.support.cni import REFERENCE_PLUGINS, AgentProcess, install_plugin
-from tests.support.kube import ControlPlane
-from tests.support.netns import NETNS_DIR, Lab
-from tests.support.ports import free_port
+from ops.lab.cni import REFERENCE_PLUGINS, AgentProcess, install_plugin
+from ops.lab.controllers import ControllerProcess
+from ops.lab.kube import ControlPlane
+from ops.lab.netns import NETNS_DIR, Lab
+from ops.lab.ports import free_port
 
 PREFIX = "/nicpool/v1/"
 ELECTION_TTL = 3
@@ -67,9 +67,7 @@ class Stack:
         kube_dir.mkdir()
         self.cp = ControlPlane(assets=self.assets, workdir=kube_dir)
         self.cp.start()
-        assert self.cp.etcd is not None and self.cp.etcd.process is not None
-        self.pids.append(self.cp.etcd.process.pid)
-        self.pids += [p.popen.pid for p in self.cp._processes if p.popen is not None]
+        self.pids += self.cp.pids()
         self.cp.install_crds()
         return self.cp
 

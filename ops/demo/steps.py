@@ -22,9 +22,9 @@ from ops.demo import show
 from ops.demo.pods import DemoError, Nic, wait_allocated, wait_pods
 from ops.demo.stack import ELECTION_TTL, PREFIX, Stack
 from ops.demo.wire import ReadBack, attach, nad_config
-from tests.e2e.controllers import ControllerProcess
-from tests.support.kube_objects import load_documents
-from tests.support.netns import MASTER
+from ops.lab.controllers import ControllerProcess
+from ops.lab.kube_objects import load_documents
+from ops.lab.netns import MASTER
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SUBNET_FILE, NAD_FILE = "03-subnet-macvlan.yaml", "02-nad-macvlan.yaml"

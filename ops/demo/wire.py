@@ -1,7 +1,7 @@
 """The CNI path for one pod NIC, and what the pod's netns shows afterwards.
 
 The runtime's part is played as the cni tier plays it
-(:func:`tests.support.cni.exec_plugin`): the real ``macvlan`` plugin runs in
+(:func:`ops.lab.cni.exec_plugin`): the real ``macvlan`` plugin runs in
 the lab's host namespace with the NAD's config on stdin (plus ``name``, which
 Multus adds), ``CNI_NETNS`` pointing at the pod's namespace and kubelet's
 ``CNI_ARGS`` (pod namespace, name and UID). macvlan execs ``kube-ovn`` as its
@@ -22,8 +22,8 @@ from typing import Any
 
 from ops.demo.pods import DemoError, Nic
 from ops.demo.stack import Stack
-from tests.support.cni import exec_plugin, pod_args
-from tests.support.netns import Netns
+from ops.lab.cni import exec_plugin, pod_args
+from ops.lab.netns import Netns
 
 
 @dataclass(frozen=True)

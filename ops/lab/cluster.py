@@ -9,16 +9,19 @@ from typing import Any
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.controllers import wait_for
+from ops.lab.controllers import wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "ops" / "examples"
 
 
 class Cluster:
     def __init__(self, api_client: Any) -> None:
-        self.core = CoreV1Api(api_client)
-        self.apps = AppsV1Api(api_client)
-        self.custom = CustomObjectsApi(api_client)
+        # Typed Any: the generated client's annotations are looser than its
+        # behaviour (it accepts plain dicts as bodies and returns dicts for
+        # custom objects), and these helpers lean on exactly that.
+        self.core: Any = CoreV1Api(api_client)
+        self.apps: Any = AppsV1Api(api_client)
+        self.custom: Any = CustomObjectsApi(api_client)
 
     # -- reads ---------------------------------------------------------------
 
@@ -81,7 +84,7 @@ class Cluster:
         try:
             self.core.read_namespaced_pod(name, namespace)
         except ApiException as error:
-            return error.status == 404
+            return bool(error.status == 404)
         return False
 
     def delete_cluster_object(self, plural: str, name: str) -> None:

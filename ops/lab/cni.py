@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.ports import free_port
-from tests.support.processes import terminate
+from ops.lab.ports import free_port
+from ops.lab.processes import terminate
 
 REFERENCE_PLUGINS = Path(os.environ.get("NICPOOL_CNI_PLUGINS", "/usr/lib/cni"))
 REPO = Path(__file__).resolve().parents[2]
@@ -200,7 +200,7 @@ def install_plugin(bin_dir: Path) -> Path:
 
 def multus_binary() -> Path | None:
     """The real Multus thin plugin, built once into the cache (see build_multus.sh)."""
-    script = REPO / "tests" / "support" / "build_multus.sh"
+    script = REPO / "ops" / "tools" / "build-multus.sh"
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     path = (
         Path(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 and done.stdout else None

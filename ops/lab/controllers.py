@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.support.ports import free_port
-from tests.support.processes import terminate
+from ops.lab.ports import free_port
+from ops.lab.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

@@ -19,9 +19,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.components import find_binary
-from tests.support.ports import free_port
-from tests.support.processes import terminate
+from ops.lab.binaries import find_binary
+from ops.lab.ports import free_port
+from ops.lab.processes import terminate
 
 
 def etcd_binary() -> Path | None:

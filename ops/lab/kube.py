@@ -42,15 +42,15 @@ from typing import Any
 
 import yaml
 
-from tests.support.etcd import EtcdServer
-from tests.support.kube_objects import (
+from ops.lab.etcd import EtcdServer
+from ops.lab.kube_objects import (
     apply_documents,
     describe_api_error,
     load_documents,
     wait_established,
 )
-from tests.support.ports import free_port
-from tests.support.processes import terminate
+from ops.lab.ports import free_port
+from ops.lab.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "ops" / "deploy" / "crds"
@@ -187,6 +187,13 @@ class ControlPlane:
             self.etcd.stop()
             self.etcd = None
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def pids(self) -> list[int]:
+        """Process ids of everything this control plane runs (its etcd included)."""
+        found = [p.popen.pid for p in self._processes if p.popen is not None]
+        if self.etcd is not None and self.etcd.process is not None:
+            found.insert(0, self.etcd.process.pid)
+        return found
 
     def logs(self) -> dict[str, str]:
         """The tail of each component's log, for assertion messages."""

@@ -1,6 +1,6 @@
 """Kubernetes objects for tests: load YAML, apply it, wait for CRDs, read errors.
 
-Separate from :mod:`tests.support.kube` (which runs the processes) because
+Separate from :mod:`ops.lab.kube` (which runs the processes) because
 these work against any apiserver, given a ``kubernetes.client.ApiClient``.
 Everything here uses the official client: tests may, production code may not
 (only ``reconciler.kube`` talks to the API).

@@ -6,7 +6,7 @@
 # A throwaway module requires Multus and builds its cmd/multus package; nothing
 # from Multus lands in this repository. Prints the path of the binary.
 # The cni tier uses it when present (tests/cni/test_multus.py) and otherwise
-# plays Multus with tests/support/cni.py's MultusHarness.
+# plays Multus with ops/lab/cni.py's MultusHarness.
 set -euo pipefail
 
 MULTUS_VERSION=${NICPOOL_MULTUS_VERSION:-v4.2.2}

@@ -36,6 +36,8 @@ from typing import Any
 
 from cnibin import plugin
 from cnibin.install import install_plugin
+from ops.lab.cni import REFERENCE_PLUGINS, AgentProcess, pod_args
+from ops.lab.etcd import EtcdServer, etcd_binary
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
@@ -43,8 +45,6 @@ from store.core.subnetspec import parse_subnet_spec
 from store.etcd import connect
 from store.leases import Ipam
 from store.subnets import Subnets
-from tests.support.cni import REFERENCE_PLUGINS, AgentProcess, pod_args
-from tests.support.etcd import EtcdServer, etcd_binary
 
 PLUGIN_PYTHON = "/usr/bin/python3"
 """The interpreter in the installed plugin's shebang (cnibin.install's default)."""

@@ -35,12 +35,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.etcd import EtcdServer
+from ops.lab.kube import ControlPlane, find_assets
 from reconciler.kube.client import KubeClient
 from reconciler.kube.config import load_endpoint
 from reconciler.kube.resources import NADS, PODS, SUBNETS
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.etcd import EtcdServer
-from tests.support.kube import ControlPlane, find_assets
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NS = "bench"

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ops.lab.etcd import EtcdServer, etcd_binary
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, Revision, SubnetName
 from store.core.ops import ModRevisionIs, Put
@@ -56,7 +57,6 @@ from store.errors import PermanentError
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, AllocationRequest, Ipam
 from store.subnets import Subnets
-from tests.support.etcd import EtcdServer, etcd_binary
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 PREFIX = "/nicpool-bench/store/"

@@ -12,6 +12,17 @@ from typing import Any
 
 import pytest
 
+from ops.lab import netns
+from ops.lab.cni import (
+    REFERENCE_PLUGINS,
+    AgentProcess,
+    CniOutcome,
+    exec_plugin,
+    install_plugin,
+    pod_args,
+)
+from ops.lab.etcd import EtcdServer
+from ops.lab.netns import Lab, Netns
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Attachment, Route
@@ -21,18 +32,7 @@ from store.errors import PermanentError
 from store.etcd import EtcdClient, connect
 from store.leases import Ipam
 from store.subnets import Subnets
-from tests.support import netns
-from tests.support.cni import (
-    REFERENCE_PLUGINS,
-    AgentProcess,
-    CniOutcome,
-    exec_plugin,
-    install_plugin,
-    pod_args,
-)
 from tests.support.components import missing
-from tests.support.etcd import EtcdServer
-from tests.support.netns import Lab, Netns
 
 SEED_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
 

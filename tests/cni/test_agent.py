@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from ops.lab.cni import AgentProcess, CniOutcome, exec_plugin
+from ops.lab.etcd import EtcdServer
 from tests.cni.conftest import Leases
-from tests.support.cni import AgentProcess, CniOutcome, exec_plugin
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.cni
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
+from ops.lab.cni import AgentProcess
+from ops.lab.netns import MASTER, Lab
 from tests.cni.conftest import Leases, Runner
-from tests.support.cni import AgentProcess
-from tests.support.netns import MASTER, Lab
 
 pytestmark = pytest.mark.cni
 
@@ -124,7 +124,7 @@ def test_del_succeeds_when_the_agent_and_the_netns_are_gone(
     agent.stop()
     assert run("DEL", seed_config()).ok
     lab.namespaces.remove(run.pod)
-    from tests.support.netns import ip
+    from ops.lab.netns import ip
 
     ip("netns", "del", run.pod.name)
     gone = run("DEL", seed_config())

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from ops.lab.netns import Lab, ip
 from tests.cni.conftest import Leases, Runner
-from tests.support.netns import Lab, ip
 
 pytestmark = pytest.mark.cni
 

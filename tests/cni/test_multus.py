@@ -2,7 +2,7 @@
 seed's NAD and pod annotations, delegating to macvlan, which execs kube-ovn.
 
 Multus (v4, built once from the Go module proxy by
-tests/support/build_multus.sh into a cache outside the repository) reads the
+ops/tools/build-multus.sh into a cache outside the repository) reads the
 pod and its ``k8s.v1.cni.cncf.io/networks`` annotation from the apiserver,
 fetches the NetworkAttachmentDefinition, runs the cluster network (a bridge
 with host-local, standing in for the primary CNI) as eth0 and macvlan as
@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.cni.conftest import Leases, container_id
-from tests.support.cni import (
+from ops.lab.cni import (
     AgentProcess,
     CniOutcome,
     exec_plugin,
@@ -28,9 +27,10 @@ from tests.support.cni import (
     netns_shims,
     pod_args,
 )
+from ops.lab.kube import ControlPlane, find_assets
+from ops.lab.netns import MASTER, Lab, Netns
+from tests.cni.conftest import Leases, container_id
 from tests.support.components import missing
-from tests.support.kube import ControlPlane, find_assets
-from tests.support.netns import MASTER, Lab, Netns
 
 pytestmark = pytest.mark.cni
 
@@ -59,9 +59,7 @@ spec:
 def multus() -> Path:
     binary = multus_binary()
     if binary is None:
-        missing(
-            "Multus thin plugin", "bash tests/support/build_multus.sh failed (Go module proxy?)"
-        )
+        missing("Multus thin plugin", "bash ops/tools/build-multus.sh failed (Go module proxy?)")
     assert binary is not None
     return binary
 

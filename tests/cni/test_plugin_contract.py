@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from ops.lab.cni import AgentProcess, CniOutcome, exec_plugin, pod_args
 from tests.cni.conftest import Leases, container_id
-from tests.support.cni import AgentProcess, CniOutcome, exec_plugin, pod_args
 
 pytestmark = pytest.mark.cni
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from ops.lab.kube import ControlPlane, find_assets
 from tests.support.components import in_ci, missing
-from tests.support.kube import ControlPlane, find_assets
 
 
 def kube_assets_or_missing() -> Path:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.cluster import Cluster
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.kube import ControlPlane
+from ops.lab.cluster import Cluster
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.kube import ControlPlane
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"

@@ -23,6 +23,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import REGISTRY
 
+from ops.lab.cluster import Cluster
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.kube import ControlPlane
 from reconciler.controller import Controller
 from reconciler.core.errors import NAD_REFUSALS, AmbiguousSubnet
 from reconciler.kube.config import kube_client
@@ -31,9 +34,6 @@ from reconciler.runtime import Settings
 from store.config import EtcdSettings
 from store.errors import PoolExhausted
 from store.etcd import connect
-from tests.e2e.cluster import Cluster
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.kube import ControlPlane
 
 pytestmark = pytest.mark.controller
 

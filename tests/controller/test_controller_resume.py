@@ -14,14 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from ops.lab.cluster import Cluster
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.kube import ControlPlane
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
 from store.etcd import connect
 from store.leases import Ipam
-from tests.e2e.cluster import Cluster
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.kube import ControlPlane
 
 pytestmark = pytest.mark.controller
 

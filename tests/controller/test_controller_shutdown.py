@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.kube import ControlPlane
 from store.config import EtcdSettings
 from store.core.keys import Keys
 from store.etcd import connect
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.kube import ControlPlane
 
 pytestmark = pytest.mark.controller
 

@@ -19,7 +19,7 @@ import pytest
 from kubernetes.client import ApiextensionsV1Api, CustomObjectsApi
 from kubernetes.dynamic.exceptions import DynamicApiError
 
-from tests.support.kube import REPO, ControlPlane, describe_api_error, load_documents
+from ops.lab.kube import REPO, ControlPlane, describe_api_error, load_documents
 
 pytestmark = pytest.mark.controller
 

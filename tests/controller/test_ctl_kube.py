@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
+from ops.lab.cluster import Cluster
+from ops.lab.controllers import ControllerProcess
+from ops.lab.kube import ControlPlane
 from store.core.identity import AttachmentRef, PodRef, Provider
 from store.core.keys import Keys
 from store.core.records import Attachment
 from store.etcd import EtcdClient
-from tests.e2e.cluster import Cluster
-from tests.e2e.controllers import ControllerProcess
 from tests.store.test_ctl_cli import Ctl, allocate, connect, register
-from tests.support.kube import ControlPlane
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"

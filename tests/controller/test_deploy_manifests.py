@@ -21,8 +21,8 @@ import pytest
 import yaml
 from kubernetes.client import CoreV1Api, RbacAuthorizationV1Api
 
+from ops.lab.kube import REPO, ControlPlane, apply_documents
 from tests.support.components import missing
-from tests.support.kube import REPO, ControlPlane, apply_documents
 
 pytestmark = pytest.mark.controller
 

@@ -42,12 +42,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.cluster import Cluster
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.cni import AgentProcess
+from ops.lab.cluster import Cluster
+from ops.lab.cni import AgentProcess
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.etcd import EtcdServer
+from ops.lab.kube import ControlPlane
 from tests.support.components import missing
-from tests.support.etcd import EtcdServer
-from tests.support.kube import ControlPlane
 from tests.support.prometheus import (
     CONTRACT,
     MONITORING,

@@ -26,9 +26,9 @@ from kubernetes.client import (
 )
 from kubernetes.client.exceptions import ApiException
 
+from ops.lab.kube import ControlPlane, apply_documents
 from tests.controller.conftest import started_control_plane
 from tests.controller.test_deploy_manifests import DEPLOY, NAMESPACE, kustomize
-from tests.support.kube import ControlPlane, apply_documents
 
 pytestmark = pytest.mark.controller
 

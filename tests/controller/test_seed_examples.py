@@ -16,10 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from ops.lab.cluster import EXAMPLES, Cluster
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.kube import ControlPlane
 from tests.controller.conftest import started_control_plane
-from tests.e2e.cluster import EXAMPLES, Cluster
-from tests.e2e.controllers import ControllerProcess, wait_for
-from tests.support.kube import ControlPlane
 
 pytestmark = pytest.mark.controller
 

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import netns
-from tests.support.cni import REFERENCE_PLUGINS
+from ops.lab import netns
+from ops.lab.cni import REFERENCE_PLUGINS
+from ops.lab.kube import find_assets
 from tests.support.components import missing
-from tests.support.kube import find_assets
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.config import EtcdSettings
 from store.etcd import EtcdClient
 from store.leases import Ipam
 from store.subnets import Subnets
-from tests.support.etcd import EtcdServer
 
 
 @pytest.fixture

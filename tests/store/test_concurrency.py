@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.etcd import EtcdClient
 from tests.store.helpers import (
     attachment_addresses,
@@ -22,7 +23,6 @@ from tests.store.helpers import (
     register,
 )
 from tests.store.workers import allocate_until_exhausted, take_from_pool
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.core.bitmap import Chunk, chunk_index
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.keys import Keys
@@ -22,7 +23,6 @@ from store.core.subnetspec import SubnetSpec
 from store.etcd import EtcdClient
 from store.subnets import Subnets
 from tests.store.test_ctl_cli import PROVIDER, Ctl, allocate, connect, register
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
 

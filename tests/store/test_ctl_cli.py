@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Attachment
@@ -27,7 +28,6 @@ from store.errors import PermanentError
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, AllocationRequest, Ipam
 from store.subnets import Subnets
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
 

@@ -9,12 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.core.keys import Keys
 from store.election import Election
 from store.etcd import EtcdClient
 from store.leases import Fence
 from tests.store.leader_process import LeaderProcess
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
 

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.attachments import AttachmentReader
 from store.core.ops import KeyValue
 from store.election import Election
@@ -28,7 +29,6 @@ from tests.store.helpers import (
     register,
     request,
 )
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
 

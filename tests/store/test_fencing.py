@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ops.lab.etcd import EtcdServer
 from store.core.identity import Revision, SubnetName
 from store.core.ops import Delete, Put
 from store.core.subnetspec import parse_subnet_spec
@@ -32,7 +33,6 @@ from tests.store.helpers import (
     request,
 )
 from tests.store.leader_process import LeaderProcess
-from tests.support.etcd import EtcdServer
 
 pytestmark = pytest.mark.store
 

@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from tests.support.components import find_binary
-from tests.support.ports import free_port
-from tests.support.processes import terminate
+from ops.lab.binaries import find_binary
+from ops.lab.ports import free_port
+from ops.lab.processes import terminate
 
 REPO = Path(__file__).resolve().parents[2]
 MONITORING = REPO / "ops" / "monitoring"
