@@ -12,9 +12,14 @@ Throughput comes from two things:
   (another writer, a stale cache) drops the subnet's cache and re-reads.
 * **Group commit.** Callers that arrive while a transaction for the same
   subnet is in flight queue up; the next caller to take the subnet's lock
-  commits everyone queued in one transaction (at most ``MAX_TXN_OPS`` ops,
-  more transactions if needed). A caller whose request was committed by
-  someone else just returns.
+  commits everyone queued in one transaction (at most ``MAX_TXN_OPS`` ops
+  and ``MAX_TXN_BYTES`` bytes, more transactions if needed). A caller whose
+  request was committed by someone else just returns.
+
+A refusal computed from the cache (subnet exhausted, address held) is never
+returned on its say alone: the subnet's cache is dropped and the batch
+planned again from etcd first. A new leadership term starts with
+:meth:`Ipam.forget_all`.
 """
 
 from __future__ import annotations
@@ -33,7 +38,18 @@ from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks, releas
 from store.core.records import Attachment, decode_attachment, decode_lease
 from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
 from store.core.subnetspec import SubnetSpec
-from store.errors import Conflict, FencedOut, PermanentError, UnknownSubnet
+from store.errors import (
+    AddressInUse,
+    Conflict,
+    ExcludedAddress,
+    FencedOut,
+    InvalidAddress,
+    OutsideSubnet,
+    PermanentError,
+    PoolExhausted,
+    SubnetExhausted,
+    UnknownSubnet,
+)
 from store.etcd import EtcdClient
 from store.guard import guarded_txn
 from store.inventory import Inventory
@@ -42,6 +58,17 @@ from store.retry import retrying
 __all__ = ["UNFENCED", "AllocationRequest", "Fence", "Fencing", "Ipam", "Result", "Unfenced"]
 
 Result = Attachment | PermanentError
+
+_STATE_REFUSALS = (
+    AddressInUse,
+    ExcludedAddress,
+    InvalidAddress,
+    OutsideSubnet,
+    PoolExhausted,
+    SubnetExhausted,
+)
+"""Refusals that depend on the bitmaps and spec the plan read, which may come
+from the cache: each is confirmed against etcd once before it is returned."""
 
 
 @dataclass
@@ -162,6 +189,7 @@ class Ipam(Inventory):
         read first, since the address "held by another pod" may be its own.
         """
         existing, mac_holders = self._prepare(slots, known, fence)
+        confirmed = False
         while slots:
             plan = self._new_plan(subnet, state, fence)
             planned: list[tuple[_Slot, Result]] = []
@@ -183,7 +211,15 @@ class Ipam(Inventory):
                 if isinstance(result, PermanentError)
                 and (key := self.keys.attachment(slot.request.ref)) not in known
             ]
-            if unverified:
+            stale = not confirmed and any(
+                isinstance(result, _STATE_REFUSALS) for _, result in planned
+            )
+            if unverified or stale:
+                # Never refuse on the cache's say alone: another writer
+                # (nicpoolctl, an earlier leader) may have freed the address.
+                if stale:
+                    self._forget(state)
+                    confirmed = True
                 known.update(self._read(unverified))
                 slots = [slot for slot, _ in planned] + deferred + slots
                 existing, mac_holders = self._prepare(slots, known, fence)
@@ -359,6 +395,21 @@ class Ipam(Inventory):
                 self._commit(state, plan, fence)
         return attachment
 
+    # -- the cache ----------------------------------------------------------------
+
+    def forget_all(self) -> None:
+        """Drop every cached spec, chunk and cursor: a new leadership term starts cold."""
+        with self._states_lock:
+            states = list(self._states.values())
+        for state in states:
+            with state.lock:
+                self._forget(state)
+
+    def cached_subnets(self) -> set[SubnetName]:
+        """Subnets whose spec or bitmap chunks are cached (for tests and debugging)."""
+        with self._states_lock:
+            return {name for name, st in self._states.items() if st.spec or st.chunks}
+
     # -- helpers --------------------------------------------------------------
 
     def _state(self, subnet: SubnetName) -> _SubnetState:
@@ -369,14 +420,6 @@ class Ipam(Inventory):
         state.spec = None
         state.chunks.clear()
         state.cursors = None
-
-    def _spec_or_none(
-        self, subnet: SubnetName, state: _SubnetState
-    ) -> tuple[SubnetSpec, Revision] | None:
-        try:
-            return self._spec(subnet, state)
-        except UnknownSubnet:
-            return None
 
     def _spec(self, subnet: SubnetName, state: _SubnetState) -> tuple[SubnetSpec, Revision]:
         if state.spec is None:
@@ -393,12 +436,9 @@ class Ipam(Inventory):
             cursors[layout.family] = int(kv.value) if kv else -1
         return cursors
 
-    def _holder_of_factory(self, subnet: SubnetName) -> Callable[[str], str | None]:
-        def holder_of(ip: str) -> str | None:
+    def _holder_of_factory(self, subnet: SubnetName) -> Callable[[str], AttachmentRef | None]:
+        def holder_of(ip: str) -> AttachmentRef | None:
             kv, _ = self.client.get(self.keys.lease(subnet, ip))
-            if kv is None:
-                return None
-            lease = decode_lease(kv.value)
-            return f"pod {lease.owner.pod} ({lease.owner.provider})"
+            return None if kv is None else decode_lease(kv.value).owner
 
         return holder_of
