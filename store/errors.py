@@ -70,6 +70,18 @@ class UnknownSubnet(PermanentError):
     reason = "UnknownSubnet"
 
 
+class RecordTooLarge(PermanentError):
+    """One pod NIC's record would not fit in an etcd request (its routes, mostly)."""
+
+    reason = "RecordTooLarge"
+
+
+class PermissionDenied(PermanentError):
+    """etcd's auth refused the call: this component's role does not allow it."""
+
+    reason = "EtcdPermissionDenied"
+
+
 class TemporaryError(NicpoolError):
     reason = "Temporary"
 
@@ -94,6 +106,12 @@ class Conflict(TemporaryError):
 
 class Unavailable(TemporaryError):
     reason = "EtcdUnavailable"
+
+
+class TooLarge(TemporaryError):
+    """A response over gRPC's receive limit: read less at a time."""
+
+    reason = "ResponseTooLarge"
 
 
 class Compacted(TemporaryError):

@@ -6,13 +6,22 @@ python-etcd3, imported as ``pyetcd``) behind a handful of typed calls
 the plain values of ``store.core.ops``, and it translates the library's and
 gRPC's exceptions into ``store.errors`` in one place.
 
-Two library traps are handled here:
+Library traps handled here:
 
 * an endpoint that failed once is shunned for ``time_retry`` seconds (300 by
   default), so with a single endpoint one etcd restart would break the
   client for five minutes; endpoints are built with a 1 s retry instead;
-* the library's ``transaction`` drops the response header, so transactions
-  go through the KV stub directly to learn the revision they committed at.
+* the library's ``transaction`` drops the response header, so requests go
+  through the KV stub directly; its failover (mark the endpoint failed, drop
+  the stubs bound to its channel) lives in a decorator those direct calls
+  bypass, so :meth:`EtcdClient._call` does the same on every failure: with a
+  3-member cluster a dead member is left for the next one at once;
+* a connection that goes silent without a FIN (a black-holed member) is
+  noticed by HTTP/2 keepalive pings (every 10 s, 5 s to answer), not by
+  waiting for the kernel's TCP timeout; unary calls also carry a deadline;
+* gRPC refuses a response over the client's receive limit (4 MiB, set
+  explicitly below): range reads are paged, and a page that still comes back
+  too large is read again in halves (:meth:`EtcdClient.iter_prefix`).
 """
 
 from __future__ import annotations
@@ -40,10 +49,30 @@ from store.core.ops import (
     Put,
     TxnResult,
 )
-from store.errors import Compacted, Unavailable
+from store.errors import Compacted, PermissionDenied, TooLarge, Unavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+"""gRPC's receive limit for one response; records are capped far below it
+(``store.core.ops.MAX_RECORD_BYTES``), and range reads page under it."""
+
+CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
+    # Notice a silent connection within ~15 s (etcd's server allows pings
+    # every 5 s: --grpc-keepalive-min-time), with or without calls in flight.
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+
+_FAILOVER_CODES = (
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.INTERNAL,
+)
 
 _TEMPORARY_LIBRARY_ERRORS = (
     etcd_exc.ConnectionFailedError,
@@ -54,7 +83,9 @@ _TEMPORARY_LIBRARY_ERRORS = (
 )
 
 
-def _translated(call: Callable[[], T], what: str) -> T:
+def _translated(
+    call: Callable[[], T], what: str, on_rpc_error: Callable[[Any], None] | None = None
+) -> T:
     """Run ``call``; library and gRPC failures become ``store.errors``."""
     try:
         return call()
@@ -64,6 +95,12 @@ def _translated(call: Callable[[], T], what: str) -> T:
         raise Unavailable(f"{what}: etcd unavailable ({type(exc).__name__})") from exc
     except grpc.RpcError as exc:
         code = exc.code() if hasattr(exc, "code") else None
+        if on_rpc_error is not None:
+            on_rpc_error(code)
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            raise TooLarge(f"{what}: {exc.details() if hasattr(exc, 'details') else code}") from exc
+        if code == grpc.StatusCode.PERMISSION_DENIED:
+            raise PermissionDenied(f"{what}: etcd refused: permission denied") from exc
         raise Unavailable(f"{what}: etcd error {code}") from exc
     except ValueError as exc:
         # The library raises ValueError("Trying to use a failed node").
@@ -97,7 +134,9 @@ class EtcdClient:
                 settings.cacert, settings.key, settings.cert
             )
         endpoints = [
-            Endpoint(host, port, secure=secure, creds=creds, time_retry=1.0)
+            Endpoint(
+                host, port, secure=secure, creds=creds, time_retry=1.0, opts=list(CHANNEL_OPTIONS)
+            )
             for host, port in settings.hosts()
         ]
         self._client = MultiEndpointEtcd3Client(
@@ -107,12 +146,22 @@ class EtcdClient:
     def close(self) -> None:
         self._client.close()
 
+    def _call(self, rpc: Callable[[Any], T], what: str) -> T:
+        """One unary call on the current endpoint's KV stub, failing over on error."""
+        return _translated(lambda: rpc(self._client.kvstub), what, self._failed)
+
+    def _failed(self, code: Any) -> None:
+        """The library's failover, for the stub calls its decorator does not wrap."""
+        if code in _FAILOVER_CODES:
+            self._client.endpoint_in_use.fail()
+            self._client._clear_old_stubs()  # stubs stay bound to the dead channel otherwise
+
     # -- reads -----------------------------------------------------------
 
     def get(self, key: str) -> tuple[KeyValue | None, Revision]:
         """The key (or None) and the store revision it was read at."""
         request = etcdrpc.RangeRequest(key=key.encode())
-        response = _translated(lambda: self._client.kvstub.Range(request, self._timeout()), key)
+        response = self._call(lambda kv: kv.Range(request, self._timeout()), key)
         found = _kv(response.kvs[0]) if response.kvs else None
         return found, Revision(response.header.revision)
 
@@ -126,24 +175,39 @@ class EtcdClient:
             keys_only=keys_only,
             limit=limit,
         )
-        response = _translated(lambda: self._client.kvstub.Range(request, self._timeout()), prefix)
+        response = self._call(lambda kv: kv.Range(request, self._timeout()), prefix)
         return [_kv(kv) for kv in response.kvs], Revision(response.header.revision)
 
-    def iter_prefix(self, prefix: str, *, page: int = 1000) -> Iterator[KeyValue]:
-        """Every key under ``prefix``, read in pages so no response grows unbounded."""
+    def iter_prefix(
+        self, prefix: str, *, page: int = 1000, keys_only: bool = False
+    ) -> Iterator[KeyValue]:
+        """Every key under ``prefix``, read in pages so no response outgrows gRPC's limit.
+
+        Records vary in size (an attachment carries the pod's routes), so a
+        page of ``page`` keys may still be too large: it is read again in
+        halves, down to one key (which always fits: records are capped).
+        """
         start: str | None = None
+        size = page
         while True:
-            kvs, _ = self.get_prefix(prefix, limit=page, start=start)
+            try:
+                kvs, _ = self.get_prefix(prefix, limit=size, start=start, keys_only=keys_only)
+            except TooLarge:
+                if size == 1:
+                    raise
+                size = max(1, size // 2)
+                continue
             yield from kvs
-            if len(kvs) < page:
+            if len(kvs) < size:
                 return
             start = kvs[-1].key + "\0"
+            size = page
 
     def count_prefix(self, prefix: str) -> int:
         request = etcdrpc.RangeRequest(
             key=prefix.encode(), range_end=_prefix_end(prefix), count_only=True
         )
-        response = _translated(lambda: self._client.kvstub.Range(request, self._timeout()), prefix)
+        response = self._call(lambda kv: kv.Range(request, self._timeout()), prefix)
         return int(response.count)
 
     # -- transactions ----------------------------------------------------
@@ -156,7 +220,7 @@ class EtcdClient:
             success=[_request_op(op) for op in success],
             failure=[_request_op(op) for op in failure],
         )
-        response = _translated(lambda: self._client.kvstub.Txn(request, self._timeout()), "txn")
+        response = self._call(lambda kv: kv.Txn(request, self._timeout()), "txn")
         ops = success if response.succeeded else failure
         gets: list[KeyValue | None] = []
         for op, result in zip(ops, response.responses, strict=True):
@@ -174,25 +238,29 @@ class EtcdClient:
 
     # -- watches -----------------------------------------------------------
 
-    def watch_key(self, key: str, *, start_revision: int, timeout: float) -> KeyValue | None:
-        """The first change of ``key`` from ``start_revision`` on, or None after ``timeout``.
+    def watch_key(self, key: str, *, start_revision: int, timeout: float) -> list[KeyValue]:
+        """The first changes of ``key`` from ``start_revision`` on ([] after ``timeout``).
 
         A deletion is returned as a KeyValue with an empty value and
         create_revision 0.
         """
-        return self._first_event(
+        return self._first_events(
             lambda: self._client.watch_once_response(
                 key, timeout=timeout, start_revision=start_revision
             ),
             f"watch {key}",
         )
 
-    def watch_prefix(self, prefix: str, *, start_revision: int, timeout: float) -> KeyValue | None:
-        """The first change under ``prefix`` from ``start_revision`` on, or None after ``timeout``.
+    def watch_prefix(self, prefix: str, *, start_revision: int, timeout: float) -> list[KeyValue]:
+        """The first changes under ``prefix`` from ``start_revision`` on ([] after ``timeout``).
 
-        Deletions come back as in :meth:`watch_key`.
+        Every event of etcd's first response: one transaction that writes
+        several keys under ``prefix`` arrives as one response with several
+        events, all at one revision, and the caller must see each of them
+        (the next watch starts after that revision). Deletions come back as
+        in :meth:`watch_key`.
         """
-        return self._first_event(
+        return self._first_events(
             lambda: self._client.watch_prefix_once_response(
                 prefix, timeout=timeout, start_revision=start_revision
             ),
@@ -200,11 +268,11 @@ class EtcdClient:
         )
 
     @staticmethod
-    def _first_event(call: Callable[[], Any], what: str) -> KeyValue | None:
+    def _first_events(call: Callable[[], Any], what: str) -> list[KeyValue]:
         try:
             response = _translated(call, what)
         except etcd_exc.WatchTimedOut:
-            return None
+            return []
         if isinstance(response, BaseException):
             # The library hands a broken watch stream's error (etcd restarted,
             # revision compacted) to the watch callback as if it were a response.
@@ -212,7 +280,7 @@ class EtcdClient:
             raise Unavailable(f"{what}: stream failed ({type(response).__name__})")
         if not response.events:
             raise Unavailable(f"{what}: a response without events")
-        return _event_kv(response.events[0])
+        return [_event_kv(event) for event in response.events]
 
     # -- leases ------------------------------------------------------------
 

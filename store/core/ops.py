@@ -73,3 +73,19 @@ class TxnResult:
 
 MAX_TXN_OPS = 128
 """etcd's default ``--max-txn-ops``: the cap on each of compare/success/failure."""
+
+MAX_TXN_BYTES = 1024 * 1024
+"""Keys and values one transaction may carry: under etcd's default
+``--max-request-bytes`` (1.5 MiB), leaving room for compares and framing. A
+transaction over that limit fails whole, so a batch is cut by bytes as well
+as by ops."""
+
+MAX_RECORD_BYTES = 512 * 1024
+"""The largest pod NIC record nicpool writes. A pod's annotations are capped
+at 256 KiB by the apiserver, so only a hand-made request comes near it; one
+over it is refused alone (``RecordTooLarge``), never failing a batch."""
+
+
+def op_bytes(op: Op) -> int:
+    """What an op adds to a transaction's request size (key, and value for a put)."""
+    return len(op.key) + (len(op.value) if isinstance(op, Put) else 0)

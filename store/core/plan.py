@@ -27,7 +27,17 @@ from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, Mac, Offset, Revision
 from store.core.keys import Keys
 from store.core.mac import parse_mac, random_mac
-from store.core.ops import Compare, CreateRevisionIs, Delete, ModRevisionIs, Op, Put
+from store.core.ops import (
+    MAX_RECORD_BYTES,
+    MAX_TXN_BYTES,
+    Compare,
+    CreateRevisionIs,
+    Delete,
+    ModRevisionIs,
+    Op,
+    Put,
+    op_bytes,
+)
 from store.core.records import Attachment, Lease, LeasedIP, encode_attachment, encode_lease
 from store.core.requests import AllocationRequest, Fence, Fencing
 from store.core.subnetspec import SubnetSpec
@@ -38,6 +48,7 @@ from store.errors import (
     MacInUse,
     PermanentError,
     PoolExhausted,
+    RecordTooLarge,
     SubnetExhausted,
 )
 
@@ -90,14 +101,14 @@ class BatchPlan:
     fence: Fencing
     now: float
     rng: random.Random
-    holder_of: Callable[[str], str | None]
-    """Who holds an address (for the error message), by reading its lease."""
+    holder_of: Callable[[str], AttachmentRef | None]
+    """Who holds an address (for a fixed address's error message), by reading its lease."""
     compares: list[Compare] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     closed: bool = False
     """Set after a replacement: nothing else may join this transaction."""
     _refs: set[AttachmentRef] = field(default_factory=set)
-    _in_batch: dict[str, str] = field(default_factory=dict)
+    _in_batch: dict[str, AttachmentRef] = field(default_factory=dict)
     _macs: set[str] = field(default_factory=set)
     _moved_cursors: set[int] = field(default_factory=set)
 
@@ -105,6 +116,10 @@ class BatchPlan:
         """The larger of the compare and op counts once finished."""
         extra = len(self.chunks.dirty) + len(self._moved_cursors) + 3
         return max(len(self.compares), len(self.ops)) + extra
+
+    def bytes(self) -> int:
+        """Keys and values planned so far (chunks add 512 bytes each when finished)."""
+        return sum(op_bytes(op) for op in self.ops) + len(self.chunks.dirty) * 600
 
     def add(
         self,
@@ -127,10 +142,18 @@ class BatchPlan:
             return existing.attachment
         if existing is not None and existing.attachment.subnet != self.spec.name:
             raise ValueError(f"{request.ref}: release its attachment in another subnet first")
+        size = estimated_bytes(request)
+        if size > MAX_RECORD_BYTES:
+            raise RecordTooLarge(
+                f"{request.ref}: its record would take about {size} bytes, over the "
+                f"{MAX_RECORD_BYTES}-byte limit (too many routes?)"
+            )
         if request.ref in self._refs or (existing is not None and not request.adopt and self.ops):
             # etcd refuses a transaction that writes one key twice; a
             # replacement frees keys others might take, so it goes alone.
             raise Deferred(str(request.ref))
+        if self.ops and self.bytes() + size > MAX_TXN_BYTES:
+            raise Deferred(f"{request.ref}: the transaction is full")
         if existing is not None and request.adopt:
             attachment = self._rebind(request, existing)
         else:
@@ -158,8 +181,8 @@ class BatchPlan:
         for family in sorted(self._moved_cursors):
             cursor_key = self.keys.cursor(self.spec.name, family)  # type: ignore[arg-type]
             ops.append(Put(cursor_key, str(self.cursors[family]).encode()))
-        if self.chunks.dirty:
-            ops.append(Put(self.keys.generation(self.spec.name), b""))
+        for family in sorted({family for family, _ in self.chunks.dirty}):
+            ops.append(Put(self.keys.generation(self.spec.name, family), b""))  # type: ignore[arg-type]
         return compares, ops
 
     # -- one request ------------------------------------------------------
@@ -206,7 +229,7 @@ class BatchPlan:
         self.ops += [Put(att_key, encode_attachment(attachment)), Put(mac_key, att_key.encode())]
         self.ops += [self._lease_put(attachment, leased.ip) for leased in ips]
         for leased in ips:
-            self._in_batch[leased.ip] = str(request.ref)
+            self._in_batch[leased.ip] = request.ref
         self._macs.add(mac)
         return attachment
 
@@ -262,7 +285,9 @@ class BatchPlan:
             if mac_holder == self.keys.attachment(request.ref):
                 mac_holder = None  # the predecessor being replaced holds it
             if mac_holder is not None or mac in self._macs:
-                holder = mac_holder or "another pod in this batch"
+                holder = "another pod in this batch"
+                if mac_holder is not None:
+                    holder = _holder_text(self.keys.attachment_ref(mac_holder), request.ref)
                 raise MacInUse(f"MAC {mac} is already used in subnet {self.spec.name} by {holder}")
             return mac
         while True:
@@ -271,7 +296,7 @@ class BatchPlan:
                 return mac
 
     def _choose_offsets(self, request: AllocationRequest) -> dict[int, Offset]:
-        fixed = self._fixed_by_family(request.fixed_ips)
+        fixed = self._fixed_by_family(request.fixed_ips, asking=request.ref)
         if not fixed and request.pool:
             fixed = self._first_free_candidate(request.pool)
         chosen: dict[int, Offset] = {
@@ -285,22 +310,35 @@ class BatchPlan:
                 self._moved_cursors.add(family)
         return chosen
 
-    def _fixed_by_family(self, addresses: tuple[str, ...]) -> dict[int, Offset]:
+    def _fixed_by_family(
+        self, addresses: tuple[str, ...], *, asking: AttachmentRef | None = None
+    ) -> dict[int, Offset]:
+        """Offsets of the given addresses, one per family, each checked free.
+
+        ``asking`` (a fixed address request) gets the holder named when it is
+        in the same namespace; pool candidates (``asking`` None) are checked
+        without reading who holds them: a held entry is just skipped.
+        """
         fixed: dict[int, Offset] = {}
         for address in addresses:
             layout = self.spec.family_of(address)
             if layout.family in fixed:
                 raise InvalidAddress(f"two IPv{layout.family} addresses given: {addresses}")
-            fixed[layout.family] = self._check_free(layout, address)
+            fixed[layout.family] = self._check_free(layout, address, asking)
         return fixed
 
-    def _check_free(self, layout: FamilyLayout, address: str) -> Offset:
+    def _check_free(
+        self, layout: FamilyLayout, address: str, asking: AttachmentRef | None
+    ) -> Offset:
         offset = layout.offset_of(address)
         if offset in layout.reserved:
             what = "the gateway" if address == layout.gateway else "reserved or in excludeIps"
             raise ExcludedAddress(f"{address} is {what} in subnet {self.spec.name}")
         if not allocator.is_free(layout, self.chunks.source(layout.family), offset):
-            holder = self._in_batch.get(address) or self.holder_of(address) or "another pod"
+            holder = "another pod"
+            if asking is not None:
+                found = self._in_batch.get(address) or self.holder_of(address)
+                holder = _holder_text(found, asking)
             raise AddressInUse(f"{address} in subnet {self.spec.name} is held by {holder}")
         return offset
 
@@ -337,6 +375,22 @@ class BatchPlan:
 
     def _fence_revision(self) -> Revision:
         return self.fence.revision if isinstance(self.fence, Fence) else Revision(0)
+
+
+def estimated_bytes(request: AllocationRequest) -> int:
+    """About how many bytes the request's records take (routes dominate; 1 KiB for the rest)."""
+    return 1024 + sum(len(route.dst) + len(route.gw) + 16 for route in request.routes)
+
+
+def _holder_text(holder: AttachmentRef | None, asking: AttachmentRef) -> str:
+    """Who holds an address, as the asking pod's owner may be told it.
+
+    Events about a pod are read by its namespace's users: the holder's name is
+    given only when it lives in that same namespace (DESIGN.md, trust boundaries).
+    """
+    if holder is not None and holder.pod.namespace == asking.pod.namespace:
+        return f"pod {holder.pod} ({holder.provider})"
+    return "another pod"
 
 
 def release_ops(

@@ -7,6 +7,8 @@ holds afterwards.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from store.core.identity import SubnetName
@@ -91,6 +93,21 @@ def test_fixed_ip_held_by_another_pod_is_refused_naming_the_holder(
     assert isinstance(result, AddressInUse)
     assert "default/owner" in str(result)
     assert dump(client, etcd_prefix) == before
+
+
+def test_a_holder_in_another_namespace_is_not_named(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    """The refusal becomes an Event in the asking pod's namespace (issue 8, item 3)."""
+    register(client, etcd_prefix, cidr_block="10.0.0.0/29")
+    secret = replace(
+        request("payroll-db", fixed_ips=("10.0.0.5",)), ref=ref("payroll-db", namespace="finance")
+    )
+    ipam.allocate([secret], fence=UNFENCED)
+    [result] = ipam.allocate([request("probe", fixed_ips=("10.0.0.5",))], fence=UNFENCED)
+    assert isinstance(result, AddressInUse)
+    assert "held by another pod" in str(result)
+    assert "finance" not in str(result) and "payroll" not in str(result)
 
 
 def test_fixed_mac_is_recorded_normalised_and_unique_in_the_subnet(

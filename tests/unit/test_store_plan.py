@@ -108,7 +108,7 @@ def test_bad_fixed_addresses_are_refused_and_leave_the_plan_untouched(
 def test_fixed_address_held_by_another_pod_names_the_holder() -> None:
     plan = plan_for()
     plan.add(request("a", "ua", fixed_ips=("172.17.0.100",)), None, {})
-    with pytest.raises(AddressInUse, match=r"held by default/a@macvlan\.default"):
+    with pytest.raises(AddressInUse, match=r"held by pod default/a \(macvlan\.default\)"):
         plan.add(request("b", "ub", fixed_ips=("172.17.0.100",)), None, {})
 
 
@@ -118,11 +118,17 @@ def test_user_mac_is_normalised_and_refused_when_taken() -> None:
     assert att.mac == "00:00:00:53:6b:bb"
     with pytest.raises(MacInUse):
         plan.add(request("b", "ub", mac=Mac("00:00:00:53:6b:bb")), None, {})
-    with pytest.raises(MacInUse, match="held-elsewhere"):
+    holder = plan.keys.attachment(
+        AttachmentRef(PodRef("default", "x"), Provider("macvlan.default"))
+    )
+    with pytest.raises(MacInUse, match=r"pod default/x"):
         plan.add(
-            request("c", "uc", mac=Mac("02:00:00:00:00:01")),
-            None,
-            {"02:00:00:00:00:01": "held-elsewhere"},
+            request("c", "uc", mac=Mac("02:00:00:00:00:01")), None, {"02:00:00:00:00:01": holder}
+        )
+    elsewhere = plan.keys.attachment(AttachmentRef(PodRef("other", "x"), Provider("macvlan.other")))
+    with pytest.raises(MacInUse, match=r"by another pod$"):
+        plan.add(
+            request("e", "ue", mac=Mac("02:00:00:00:00:02")), None, {"02:00:00:00:00:02": elsewhere}
         )
     with pytest.raises(InvalidMac, match="multicast"):
         plan.add(request("d", "ud", mac=Mac("01:00:5e:00:00:01")), None, {})
