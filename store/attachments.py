@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from store.core.identity import AttachmentRef
 from store.core.keys import Keys
-from store.core.ops import Get
+from store.core.ops import Get, KeyValue
 from store.core.records import Attachment, decode_attachment
 from store.errors import TemporaryError
 from store.etcd import EtcdClient
@@ -57,7 +57,7 @@ class AttachmentReader:
             if remaining <= 0:
                 return None
             try:
-                event = self.client.watch_prefix(
+                events = self.client.watch_prefix(
                     pod_prefix, start_revision=revision + 1, timeout=remaining
                 )
             except TemporaryError:
@@ -66,12 +66,21 @@ class AttachmentReader:
                 time.sleep(min(_RETRY_PAUSE, max(0.0, deadline - time.monotonic())))
                 found, revision = self._read_or_none(refs, revision)
                 continue
-            if event is None:
+            if not events:
                 return None
-            revision = event.mod_revision
-            if event.key in wanted and event.value:
-                found = decode_attachment(event.value)
+            revision = max(event.mod_revision for event in events)
+            found = self._preferred(refs, {e.key: e for e in events if e.key in wanted and e.value})
         return found
+
+    def _preferred(
+        self, refs: Sequence[AttachmentRef], written: dict[str, KeyValue]
+    ) -> Attachment | None:
+        """The most preferred of ``refs`` among attachments just written, if any."""
+        for ref in refs:
+            kv = written.get(self.keys.attachment(ref))
+            if kv is not None:
+                return decode_attachment(kv.value)
+        return None
 
     def _read_or_none(
         self, refs: Sequence[AttachmentRef], revision: int
