@@ -7,7 +7,7 @@
     <prefix>subnets/<subnet>/spec                  the validated SubnetSpec (JSON)
     <prefix>subnets/<subnet>/bitmap/<4|6>/<chunk>  512-byte allocation bitmap chunk
     <prefix>subnets/<subnet>/cursor/<4|6>          next-fit cursor (last offset handed out)
-    <prefix>subnets/<subnet>/generation            rewritten by every allocation or release
+    <prefix>subnets/<subnet>/generation/<4|6>      rewritten by every allocation or release
     <prefix>subnets/<subnet>/leases/<ip>           Lease record per address
     <prefix>subnets/<subnet>/macs/<mac>            MAC index: the attachment key holding it
     <prefix>attachments/<ns>/<pod>/<provider>      Attachment record per pod NIC (owner index)
@@ -61,10 +61,11 @@ class Keys:
     def cursor(self, name: SubnetName, family: Family) -> str:
         return f"{self.subnet(name)}cursor/{family}"
 
-    def generation(self, name: SubnetName) -> str:
-        """Touched by every transaction that changes the subnet's leases, so a
-        subnet edit can compare "no lease changed since I counted them"."""
-        return f"{self.subnet(name)}generation"
+    def generation(self, name: SubnetName, family: Family) -> str:
+        """Touched by every transaction that changes the family's leases, so a
+        CIDR change can compare "no lease of that family came or went since I
+        counted them" without contending with allocations in other families."""
+        return f"{self.subnet(name)}generation/{family}"
 
     def leases(self, name: SubnetName) -> str:
         return f"{self.subnet(name)}leases/"

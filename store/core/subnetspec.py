@@ -68,8 +68,9 @@ class SubnetSpec:
         families = {lay.family for lay in self.layouts}
         return "Dual" if families == {4, 6} else f"IPv{families.pop()}"
 
-    def to_json(self) -> bytes:
-        doc = {
+    def to_json(self, *, origin: dict[str, object] | None = None) -> bytes:
+        """The stored form; ``origin`` records which object version it came from."""
+        doc: dict[str, object] = {
             "name": self.name,
             "provider": self.provider,
             "cidrBlock": self.cidr_block,
@@ -77,6 +78,8 @@ class SubnetSpec:
             "excludeIps": list(self.exclude_ips),
             "mtu": self.mtu,
         }
+        if origin is not None:
+            doc["origin"] = origin
         return json.dumps(doc, sort_keys=True).encode()
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from store.core.subnetspec import parse_subnet_spec
 from store.errors import ExcludedAddress, InvalidSubnetSpec, SubnetExhausted
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
-from store.subnets import SubnetInUse, Subnets
+from store.subnets import SpecOrigin, StaleSpec, SubnetInUse, Subnets
 from tests.store.helpers import PROVIDER, dump, ips, lease_addresses, ref, register, request
 
 pytestmark = pytest.mark.store
@@ -201,3 +202,54 @@ def test_cidr_change_racing_an_allocation_is_refused(
     with pytest.raises(InvalidSubnetSpec):
         Subnets(racing, etcd_prefix).put(renumbered, fence=UNFENCED)  # type: ignore[arg-type]
     assert racing.fired
+
+
+def test_an_edit_succeeds_under_a_steady_allocation_burst(
+    client: EtcdClient, etcd_prefix: str, ipam: Ipam
+) -> None:
+    """Issue 8 item 14: every allocation rewrites a key the edit compared, so an edit
+    under load used to retry for 30 s and fail."""
+    register(client, etcd_prefix, cidr_block="10.0.0.0/16")
+    stop = threading.Event()
+    done = [0]
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            ipam.allocate([request(f"churn{n % 50}", uid=f"u{n}")], fence=UNFENCED)
+            ipam.release(ref(f"churn{(n - 10) % 50}"), fence=UNFENCED)
+            n += 1
+            done[0] = n
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    try:
+        while done[0] < 20:
+            stop.wait(0.01)
+        edited = parse_subnet_spec(
+            "net1", provider=PROVIDER, cidr_block="10.0.0.0/16", exclude_ips=["10.0.200.0/24"]
+        )
+        Subnets(client, etcd_prefix).put(edited, fence=UNFENCED)
+        assert done[0] > 20  # the burst really ran during the edit
+    finally:
+        stop.set()
+        worker.join(30)
+    assert Subnets(client, etcd_prefix).get(NET1) == edited
+
+
+def test_a_replayed_older_subnet_never_overwrites_a_newer_one(
+    client: EtcdClient, etcd_prefix: str, subnets: Subnets
+) -> None:
+    """Only a newer ``metadata.generation`` of the same object changes the stored spec."""
+    v2 = parse_subnet_spec(
+        "net1", provider=PROVIDER, cidr_block="10.0.0.0/24", exclude_ips=["10.0.0.9"]
+    )
+    v1 = parse_subnet_spec("net1", provider=PROVIDER, cidr_block="10.0.0.0/24")
+    subnets.put(v2, fence=UNFENCED, origin=SpecOrigin(uid="u1", generation=2))
+    with pytest.raises(StaleSpec):
+        subnets.put(v1, fence=UNFENCED, origin=SpecOrigin(uid="u1", generation=1))
+    assert subnets.get(NET1) == v2
+
+    # The same name recreated (a new UID) starts its generations again at 1.
+    subnets.put(v1, fence=UNFENCED, origin=SpecOrigin(uid="u2", generation=1))
+    assert subnets.get(NET1) == v1
