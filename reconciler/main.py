@@ -13,62 +13,89 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from reconciler.controller import Controller
 from reconciler.kube.config import kube_client
 from reconciler.metrics import MetricsServer
 from reconciler.runtime import Settings
-from store.config import add_etcd_arguments, etcd_settings_from_args
+from store.config import ConfigError, add_etcd_arguments, add_flag, etcd_settings_from_args
 from store.etcd import connect
 
 
+def _positive(convert: Callable[[str], float]) -> Callable[[str], float]:
+    def positive(value: str) -> float:
+        number = convert(value)
+        if number <= 0:
+            raise ValueError("must be greater than 0")
+        return number
+
+    positive.__name__ = convert.__name__
+    return positive
+
+
 def parser() -> argparse.ArgumentParser:
-    env = os.environ.get
     p = argparse.ArgumentParser(prog="nicpool-controller", description=__doc__)
     add_etcd_arguments(p)
-    p.add_argument("--kubeconfig", default=env("KUBECONFIG"), help="kubeconfig (KUBECONFIG)")
-    p.add_argument(
+    add_flag(p, "--kubeconfig", env="KUBECONFIG", default=None, help="kubeconfig")
+    add_flag(
+        p,
         "--metrics-addr",
-        default=env("NICPOOL_METRICS_ADDR", ":10665"),
-        help="host:port for /metrics, /healthz, /readyz (NICPOOL_METRICS_ADDR)",
+        env="NICPOOL_METRICS_ADDR",
+        default=":10665",
+        help="host:port for /metrics, /healthz, /readyz",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--election-ttl",
-        type=int,
-        default=int(env("NICPOOL_ELECTION_TTL", "10")),
-        help="leader lease TTL in seconds (NICPOOL_ELECTION_TTL)",
+        env="NICPOOL_ELECTION_TTL",
+        default="10",
+        type=_positive(int),
+        help="leader lease TTL in seconds",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--workers",
-        type=int,
-        default=int(env("NICPOOL_WORKERS", "32")),
-        help="pods processed in parallel (NICPOOL_WORKERS)",
+        env="NICPOOL_WORKERS",
+        default="32",
+        type=_positive(int),
+        help="pods processed in parallel",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--gc-interval",
-        type=float,
-        default=float(env("NICPOOL_GC_INTERVAL", "60")),
-        help="seconds between GC sweeps (NICPOOL_GC_INTERVAL)",
+        env="NICPOOL_GC_INTERVAL",
+        default="60",
+        type=_positive(float),
+        help="seconds between GC sweeps",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--gc-grace",
+        env="NICPOOL_GC_GRACE",
+        default="60",
         type=float,
-        default=float(env("NICPOOL_GC_GRACE", "60")),
-        help="seconds an orphan must stay orphaned before GC frees it (NICPOOL_GC_GRACE)",
+        help="seconds an orphan must stay orphaned before GC frees it",
     )
-    p.add_argument(
+    add_flag(
+        p,
         "--identity",
-        default=env("POD_NAME") or f"{socket.gethostname()}/{os.getpid()}",
-        help="this replica's name in the election (POD_NAME; default host/pid)",
+        env="POD_NAME",
+        default=f"{socket.gethostname()}/{os.getpid()}",
+        help="this replica's name in the election",
     )
-    p.add_argument("--log-level", default=env("NICPOOL_LOG_LEVEL", "INFO"))
+    add_flag(p, "--log-level", env="NICPOOL_LOG_LEVEL", default="INFO", help="log level")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    try:
+        etcd_settings = etcd_settings_from_args(args)
+    except ConfigError as exc:
+        cli.error(str(exc))
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -81,7 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc_interval=args.gc_interval,
         gc_grace=args.gc_grace,
     )
-    etcd_settings = etcd_settings_from_args(args)
     controller = Controller(
         kube=kube_client(args.kubeconfig, pool_size=max(16, args.workers * 2)),
         etcd=connect(etcd_settings),

@@ -31,7 +31,7 @@ from typing import Any
 
 from store.core.identity import Revision
 from store.core.keys import FORMAT_VERSION, Keys
-from store.core.ops import MAX_TXN_OPS, CreateRevisionIs, KeyValue, Put
+from store.core.ops import MAX_TXN_BYTES, MAX_TXN_OPS, CreateRevisionIs, KeyValue, Put
 from store.etcd import EtcdClient
 
 DOCUMENT_FORMAT = "nicpool-backup"
@@ -91,13 +91,13 @@ def take_backup(client: EtcdClient, prefix: str, *, attempts: int = 5) -> dict[s
 
     The scan is paged, so a write landing mid-scan could give a backup that
     was never a state of the store. After each scan the keys and their
-    mod_revisions are listed again (one small keys-only read); the backup is
+    mod_revisions are listed again (a paged keys-only read); the backup is
     taken only when nothing moved.
     """
     for _ in range(attempts):
         kvs = list(client.iter_prefix(prefix))
         seen = {kv.key: kv.mod_revision for kv in kvs}
-        now = {kv.key: kv.mod_revision for kv in client.get_prefix(prefix, keys_only=True)[0]}
+        now = {kv.key: kv.mod_revision for kv in client.iter_prefix(prefix, keys_only=True)}
         if now == seen:
             return _document(prefix, kvs)
     raise BackupError(
@@ -123,9 +123,15 @@ def _document(prefix: str, kvs: list[KeyValue]) -> dict[str, Any]:
     }
 
 
+ELECTION = "election/"
+"""Relative prefix of election keys: never restored (they belong to live etcd leases)."""
+
+
 def check_document(doc: object, prefix: str) -> list[tuple[str, bytes]]:
     """The (relative key, value) pairs of a backup, to restore under ``prefix``;
-    BackupError naming what is wrong."""
+    BackupError naming what is wrong. Election keys are checked, then left out
+    (see :func:`skipped_keys`): restored without their lease, one would stand in
+    the line of candidates forever."""
     if not isinstance(doc, dict) or doc.get("format") != DOCUMENT_FORMAT:
         raise BackupError(f"not a nicpool backup (expected format {DOCUMENT_FORMAT!r})")
     if doc.get("version") != DOCUMENT_VERSION:
@@ -147,10 +153,17 @@ def check_document(doc: object, prefix: str) -> list[tuple[str, bytes]]:
         if not isinstance(key, str) or not key or key.startswith("/") or ".." in key.split("/"):
             raise BackupError(f"bad key entry in backup: {entry!r}")
         try:
-            pairs.append((key, decode_value(entry, prefix)))
+            value = decode_value(entry, prefix)
         except (ValueError, TypeError) as exc:
             raise BackupError(f"bad value for key {key!r}: {exc}") from exc
+        if not key.startswith(ELECTION):
+            pairs.append((key, value))
     return pairs
+
+
+def skipped_keys(doc: dict[str, Any]) -> int:
+    """How many entries of a checked document :func:`check_document` left out."""
+    return sum(1 for entry in doc["keys"] if str(entry.get("key", "")).startswith(ELECTION))
 
 
 def restore(client: EtcdClient, prefix: str, pairs: list[tuple[str, bytes]]) -> int:
@@ -174,5 +187,15 @@ def restore(client: EtcdClient, prefix: str, pairs: list[tuple[str, bytes]]) -> 
 
 
 def _batches(pairs: list[tuple[str, bytes]]) -> Iterator[list[tuple[str, bytes]]]:
-    for start in range(0, len(pairs), MAX_TXN_OPS):
-        yield pairs[start : start + MAX_TXN_OPS]
+    """Transactions of at most MAX_TXN_OPS keys and MAX_TXN_BYTES bytes each."""
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+    for key, value in pairs:
+        grows = len(key) + len(value)
+        if batch and (len(batch) == MAX_TXN_OPS or size + grows > MAX_TXN_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((key, value))
+        size += grows
+    if batch:
+        yield batch

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 
 from reconciler.ctl import commands, maintenance
 from reconciler.ctl.context import EXIT_UNAVAILABLE, EXIT_USAGE, Context, CtlError
-from store.config import add_etcd_arguments
+from store.config import add_etcd_arguments, add_flag
 from store.errors import NicpoolError, PermanentError, TemporaryError
 
 Command = Callable[[Context], int]
@@ -23,10 +22,12 @@ Command = Callable[[Context], int]
 
 def _connection_arguments(parser: argparse.ArgumentParser) -> None:
     add_etcd_arguments(parser)
-    parser.add_argument(
+    add_flag(
+        parser,
         "--kubeconfig",
-        default=os.environ.get("KUBECONFIG"),
-        help="kubeconfig (KUBECONFIG); default in-cluster, else ~/.kube/config",
+        env="KUBECONFIG",
+        default=None,
+        help="kubeconfig; without one, in-cluster, else ~/.kube/config",
     )
 
 

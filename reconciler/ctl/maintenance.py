@@ -9,7 +9,7 @@ from typing import Any
 
 from reconciler.ctl import render
 from reconciler.ctl.audit import audit as run_audit
-from reconciler.ctl.backup import BackupError, check_document, take_backup
+from reconciler.ctl.backup import BackupError, check_document, skipped_keys, take_backup
 from reconciler.ctl.backup import restore as restore_pairs
 from reconciler.ctl.cluster import read_cluster
 from reconciler.ctl.context import EXIT_FINDINGS, EXIT_OK, Context, CtlError
@@ -50,9 +50,12 @@ def restore(ctx: Context) -> int:
     except OSError as exc:
         raise CtlError(f"cannot read {source}: {exc}") from exc
     try:
-        pairs = check_document(json.loads(text), ctx.prefix)
+        doc = json.loads(text)
+        pairs = check_document(doc, ctx.prefix)
     except ValueError as exc:  # BackupError is one; json.JSONDecodeError another
         raise CtlError(f"{source}: {exc}") from exc
+    if skipped := skipped_keys(doc):
+        ctx.warn(f"skipped {skipped} election key(s): they belong to the source's live leases")
     try:
         written = restore_pairs(ctx.etcd(), ctx.prefix, pairs)
     except BackupError as exc:

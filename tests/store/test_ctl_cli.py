@@ -22,6 +22,7 @@ import pytest
 from ops.lab.etcd import EtcdServer
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
+from store.core.ops import Put
 from store.core.records import Attachment
 from store.core.subnetspec import parse_subnet_spec
 from store.errors import PermanentError
@@ -273,3 +274,40 @@ def test_unreachable_etcd_is_exit_3_with_a_message(tmp_path: Path) -> None:
     done = Ctl("http://127.0.0.1:9", "/nicpool/v1/").run("usage")
     assert done.returncode == 3
     assert "unavailable" in done.stderr
+
+
+def test_restore_skips_election_keys(ctl: Ctl, client: EtcdClient) -> None:
+    """Issue 8 item 3: an election key restored without its etcd lease would stand
+    in the line of candidates forever (a hand-edited or foreign backup may carry one)."""
+    document = json.dumps(
+        {
+            "format": "nicpool-backup",
+            "version": 1,
+            "store_format": "1",
+            "keys": [
+                {"key": "format", "text": "1"},
+                {"key": "election/00000000deadbeef", "text": "impostor"},
+            ],
+        }
+    )
+    done = ctl.run("restore", "-", stdin=document)
+    assert done.returncode == 0, done.stderr
+    assert "restored 1 keys" in done.stdout
+    assert "skipped 1 election key" in done.stderr
+    assert client.get_prefix(f"{ctl.prefix}election/")[0] == []
+
+
+def test_backup_of_more_keys_than_one_grpc_response_holds(
+    ctl: Ctl, client: EtcdClient, tmp_path: Path
+) -> None:
+    """Issue 8 item 5: the backup's keys-only listing of ~60k keys was one unpaged
+    read, over gRPC's 4 MiB response limit."""
+    name = "k" * 60
+    for start in range(0, 60_000, 128):
+        client.txn(
+            [], [Put(f"{ctl.prefix}bulk/{name}{n:08d}", b"x") for n in range(start, start + 128)]
+        )
+    backup = tmp_path / "backup.json"
+    done = ctl.run("backup", "-o", str(backup))
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(backup.read_text())["keys"]) == 60_032
