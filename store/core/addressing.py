@@ -12,10 +12,9 @@ every address (RFC 3021 / RFC 6164).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
-
-import netaddr
 
 from store.core.identity import Family, Offset
 from store.core.ranges import Ranges
@@ -35,16 +34,24 @@ class FamilyLayout:
     """Only the ``excludeIps`` part of ``reserved`` (for usage reporting)."""
 
     @cached_property
-    def network(self) -> netaddr.IPNetwork:
-        return netaddr.IPNetwork(self.cidr)
+    def network(self) -> IPNetwork:
+        return ipaddress.ip_network(self.cidr)
 
     @cached_property
     def size(self) -> int:
-        return int(self.network.size)
+        return int(self.network.num_addresses)
 
     @cached_property
     def first_int(self) -> int:
-        return int(self.network.first)
+        return int(self.network.network_address)
+
+    def contains(self, address: str) -> bool:
+        """True when ``address`` is an address of this family's CIDR."""
+        try:
+            ip = parse_ip(address)
+        except InvalidAddress:
+            return False
+        return ip.version == self.family and ip in self.network
 
     def offset_of(self, address: str) -> Offset:
         """The offset of ``address``; raises a permanent error when it is not ours."""
@@ -56,25 +63,39 @@ class FamilyLayout:
         return Offset(int(ip) - self.first_int)
 
     def address_at(self, offset: int) -> str:
-        return str(netaddr.IPAddress(self.first_int + offset, self.family))
+        value = self.first_int + offset
+        return str(
+            ipaddress.IPv4Address(value) if self.family == 4 else ipaddress.IPv6Address(value)
+        )
 
     def usable(self) -> int:
         """Addresses that can ever be handed out."""
         return self.size - self.reserved.count()
 
 
-def parse_ip(text: str) -> netaddr.IPAddress:
-    """A single IPv4 or IPv6 address in its usual text form, nothing looser."""
-    value = text.strip()
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_ip(text: str) -> IPAddress:
+    """A single IPv4 or IPv6 address in its usual text form, nothing looser.
+
+    The standard library refuses the legacy forms ("10.1", "010.0.0.1",
+    "0x0a.0.0.1") that ``inet_aton`` would accept, and IPv6 zone ids are
+    refused here: an address in a subnet has none.
+    """
+    if not isinstance(text, str):  # ip_address() would take an int as an address
+        raise InvalidAddress(f"{text!r} is not an IP address")
     try:
-        # INET_PTON refuses the legacy forms ("10.1", "010.0.0.1") that
-        # netaddr would otherwise accept.
-        return netaddr.IPAddress(value, flags=netaddr.INET_PTON)
-    except (netaddr.AddrFormatError, ValueError, TypeError) as exc:
+        ip = ipaddress.ip_address(text.strip())
+    except (ValueError, TypeError) as exc:
         raise InvalidAddress(f"{text!r} is not an IP address") from exc
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        raise InvalidAddress(f"{text!r} is not an IP address (zone ids are not allowed)")
+    return ip
 
 
-def parse_cidr(text: str) -> netaddr.IPNetwork:
+def parse_cidr(text: str) -> IPNetwork:
     """A CIDR that names a network exactly (no host bits set)."""
     value = text.strip()
     if "/" not in value:
@@ -83,15 +104,15 @@ def parse_cidr(text: str) -> netaddr.IPNetwork:
     ip = parse_ip(address)
     if not prefix.isdigit() or int(prefix) > (32 if ip.version == 4 else 128):
         raise InvalidAddress(f"{text!r} has an invalid prefix length")
-    network = netaddr.IPNetwork(f"{ip}/{int(prefix)}")
-    if network.network != ip:
-        raise InvalidAddress(f"{text!r} has host bits set; did you mean {network.cidr}?")
+    network = ipaddress.ip_network(f"{ip}/{int(prefix)}", strict=False)
+    if network.network_address != ip:
+        raise InvalidAddress(f"{text!r} has host bits set; did you mean {network}?")
     return network
 
 
-def structural_reserved(network: netaddr.IPNetwork) -> list[tuple[int, int]]:
+def structural_reserved(network: IPNetwork) -> list[tuple[int, int]]:
     """Network (and IPv4 broadcast) offsets, none for point-to-point prefixes."""
-    last = int(network.size) - 1
+    last = int(network.num_addresses) - 1
     if network.version == 4:
         return [] if network.prefixlen >= 31 else [(0, 0), (last, last)]
     return [] if network.prefixlen >= 127 else [(0, 0)]

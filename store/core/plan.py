@@ -19,8 +19,6 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-import netaddr
-
 from store.core import allocator
 from store.core.addressing import FamilyLayout
 from store.core.bitmap import Chunk
@@ -256,7 +254,7 @@ class BatchPlan:
     ) -> None:
         for leased in attachment.ips:
             layout = self.spec.layout(leased.family)
-            if layout is None or netaddr.IPAddress(leased.ip) not in layout.network:
+            if layout is None or not layout.contains(leased.ip):
                 continue  # the subnet no longer has this family/CIDR: no bit to touch
             action(self.chunks.source(layout.family, for_write=True), layout.offset_of(leased.ip))
 

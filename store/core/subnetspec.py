@@ -22,9 +22,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import netaddr
-
-from store.core.addressing import FamilyLayout, parse_cidr, parse_ip, structural_reserved
+from store.core.addressing import (
+    FamilyLayout,
+    IPAddress,
+    IPNetwork,
+    parse_cidr,
+    parse_ip,
+    structural_reserved,
+)
 from store.core.identity import Family, Provider, SubnetName
 from store.core.ranges import Ranges
 from store.errors import InvalidAddress, InvalidSubnetSpec
@@ -139,10 +144,10 @@ def _check_provider(provider: str) -> None:
         )
 
 
-def _parse_cidr_block(name: str, cidr_block: str) -> dict[int, netaddr.IPNetwork]:
+def _parse_cidr_block(name: str, cidr_block: str) -> dict[int, IPNetwork]:
     if not isinstance(cidr_block, str) or not cidr_block.strip():
         raise InvalidSubnetSpec(f"subnet {name}: cidrBlock is required")
-    networks: dict[int, netaddr.IPNetwork] = {}
+    networks: dict[int, IPNetwork] = {}
     for part in cidr_block.split(","):
         try:
             network = parse_cidr(part)
@@ -156,9 +161,7 @@ def _parse_cidr_block(name: str, cidr_block: str) -> dict[int, netaddr.IPNetwork
     return networks
 
 
-def _check_protocol(
-    name: str, protocol: str | None, networks: dict[int, netaddr.IPNetwork]
-) -> None:
+def _check_protocol(name: str, protocol: str | None, networks: dict[int, IPNetwork]) -> None:
     if protocol is None or protocol == "":
         return
     expected = _PROTOCOLS.get(protocol)
@@ -172,9 +175,9 @@ def _check_protocol(
 
 
 def _parse_gateways(
-    name: str, gateway: str | None, networks: dict[int, netaddr.IPNetwork]
-) -> dict[int, netaddr.IPAddress]:
-    given: dict[int, netaddr.IPAddress] = {}
+    name: str, gateway: str | None, networks: dict[int, IPNetwork]
+) -> dict[int, IPAddress]:
+    given: dict[int, IPAddress] = {}
     for part in (gateway or "").split(","):
         if not part.strip():
             continue
@@ -191,16 +194,16 @@ def _parse_gateways(
     for version, network in networks.items():
         if version not in given:
             # Kube-OVN's default: the first address after the network address.
-            given[version] = netaddr.IPAddress(network.first + min(1, network.size - 1), version)
+            given[version] = network.network_address + min(1, network.num_addresses - 1)
     return given
 
 
-def cidr_of(networks: dict[int, netaddr.IPNetwork]) -> str:
-    return ",".join(str(networks[v].cidr) for v in sorted(networks))
+def cidr_of(networks: dict[int, IPNetwork]) -> str:
+    return ",".join(str(networks[v]) for v in sorted(networks))
 
 
 def _parse_excludes(
-    name: str, entries: Sequence[str], networks: dict[int, netaddr.IPNetwork]
+    name: str, entries: Sequence[str], networks: dict[int, IPNetwork]
 ) -> dict[int, Ranges]:
     if isinstance(entries, str) or not isinstance(entries, Sequence):
         raise InvalidSubnetSpec(f"subnet {name}: excludeIps must be a list of strings")
@@ -215,39 +218,35 @@ def _parse_excludes(
             raise InvalidSubnetSpec(
                 f"subnet {name}: excludeIps entry {entry!r} is not inside {cidr_of(networks)}"
             )
-        base = int(network.first)
+        base = int(network.network_address)
         found.setdefault(first.version, []).append((int(first) - base, int(last) - base))
     return {version: Ranges.of(pairs) for version, pairs in found.items()}
 
 
-def _exclude_range(entry: str) -> tuple[netaddr.IPAddress, netaddr.IPAddress]:
+def _exclude_range(entry: str) -> tuple[IPAddress, IPAddress]:
     text = entry.strip()
     if ".." in text:
         low, _, high = text.partition("..")
         first, last = parse_ip(low), parse_ip(high)
         if first.version != last.version:
             raise InvalidAddress("the two ends are of different families")
-        if first > last:
+        if int(first) > int(last):
             raise InvalidAddress("the range runs backwards")
         return first, last
     if "/" in text:
         network = parse_cidr(text)
-        return netaddr.IPAddress(network.first, network.version), netaddr.IPAddress(
-            network.last, network.version
-        )
+        return network.network_address, network.broadcast_address
     ip = parse_ip(text)
     return ip, ip
 
 
-def _layout(
-    network: netaddr.IPNetwork, gateway: netaddr.IPAddress, excluded: Ranges
-) -> FamilyLayout:
-    gw_offset = int(gateway) - int(network.first)
+def _layout(network: IPNetwork, gateway: IPAddress, excluded: Ranges) -> FamilyLayout:
+    gw_offset = int(gateway) - int(network.network_address)
     structural = Ranges.of([*structural_reserved(network), (gw_offset, gw_offset)])
     family: Family = 4 if network.version == 4 else 6
     return FamilyLayout(
         family=family,
-        cidr=str(network.cidr),
+        cidr=str(network),
         gateway=str(gateway),
         reserved=structural.union(excluded),
         excluded=excluded,
