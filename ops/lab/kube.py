@@ -30,7 +30,6 @@ import os
 import secrets
 import shutil
 import ssl
-import subprocess
 import tempfile
 import time
 import urllib.error
@@ -42,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from ops.lab.binaries import find_assets
 from ops.lab.etcd import EtcdServer
 from ops.lab.kube_objects import (
     apply_documents,
@@ -50,12 +50,11 @@ from ops.lab.kube_objects import (
     wait_established,
 )
 from ops.lab.ports import free_port
-from ops.lab.processes import terminate
+from ops.lab.processes import LoggedProcess
+from ops.lab.tls import LOOPBACK_SANS, CertificateAuthority, signing_key_pair
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "ops" / "deploy" / "crds"
-BUILD_SCRIPT = REPO / "ops" / "tools" / "build-test-binaries.sh"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
 
 # Only what a Pod-watching controller exercises; the cloud, node, volume and
 # certificate controllers have nothing to act on without kubelets.
@@ -71,51 +70,6 @@ CONTROLLERS = (
     "serviceaccount-token-controller",
     "root-ca-certificate-publisher-controller",
 )
-
-
-def find_assets(*, build: bool = False) -> Path | None:
-    """The directory holding etcd, kube-apiserver and kube-controller-manager.
-
-    ``KUBEBUILDER_ASSETS`` first, then the build script's cache. With
-    ``build=True`` a missing cache is built (10-15 minutes the first time).
-    """
-    env = os.environ.get("KUBEBUILDER_ASSETS")
-    if env and _has_binaries(Path(env)):
-        return Path(env)
-    args = ["bash", str(BUILD_SCRIPT)] + ([] if build else ["--cached-only"])
-    env_no_assets = {k: v for k, v in os.environ.items() if k != "KUBEBUILDER_ASSETS"}
-    result = subprocess.run(args, capture_output=True, text=True, env=env_no_assets, check=False)
-    found = Path(result.stdout.strip()) if result.returncode == 0 else None
-    return found if found is not None and _has_binaries(found) else None
-
-
-def _has_binaries(directory: Path) -> bool:
-    return all(os.access(directory / name, os.X_OK) for name in BINARIES)
-
-
-@dataclass
-class _Process:
-    """One child process with its log file; stopped with SIGTERM, then SIGKILL."""
-
-    name: str
-    args: list[str]
-    log_path: Path
-    popen: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.popen = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-
-    def check_alive(self) -> None:
-        if self.popen is not None and self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited early; log tail:\n{self.log_tail()}")
-
-    def log_tail(self, chars: int = 4000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        terminate(self.popen, grace=15)
-        self.popen = None
 
 
 @dataclass
@@ -138,7 +92,7 @@ class ControlPlane:
     port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: secrets.token_hex(16))
     etcd: EtcdServer | None = None
-    _processes: list[_Process] = field(default_factory=list)
+    _processes: list[LoggedProcess] = field(default_factory=list)
 
     @property
     def server(self) -> str:
@@ -195,6 +149,25 @@ class ControlPlane:
             found.insert(0, self.etcd.process.pid)
         return found
 
+    def exited(self) -> dict[str, int]:
+        """Components whose process has exited, with their exit codes."""
+        found = {p.name: p.popen.poll() for p in self._processes if p.popen is not None}
+        return {name: code for name, code in found.items() if code is not None}
+
+    def restart(self, name: str, *, kill: bool = False, timeout: float = 90.0) -> None:
+        """Stop one component (SIGKILL with ``kill``, else SIGTERM) and start it again.
+
+        Same flags, same certificates; returns once the apiserver answers
+        /readyz again (the fault tier restarts it under a running workload).
+        """
+        process = next(p for p in self._processes if p.name == name)
+        if kill and process.popen is not None and process.popen.poll() is None:
+            process.popen.kill()
+            process.popen.wait()
+        process.stop()
+        process.start()
+        self._wait_ready(timeout)
+
     def logs(self) -> dict[str, str]:
         """The tail of each component's log, for assertion messages."""
         return {process.name: process.log_tail() for process in self._processes}
@@ -204,7 +177,7 @@ class ControlPlane:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
     def _spawn(self, name: str, args: list[str]) -> None:
-        process = _Process(name, args, self.workdir / f"{name}.log")
+        process = LoggedProcess(name, args, self.workdir / f"{name}.log")
         self._processes.append(process)
         process.start()
 
@@ -255,14 +228,24 @@ class ControlPlane:
             "--kube-api-burst=400",
         ]
 
-    def _write_kubeconfig(self, path: Path, *, user: str, token: str) -> None:
+    def admin_kubeconfig_via(self, server: str, path: Path) -> Path:
+        """The admin kubeconfig, reaching the apiserver at ``server`` (e.g. a fault proxy)."""
+        self._write_kubeconfig(path, user="nicpool-admin", token=self.admin_token, server=server)
+        return path
+
+    def _write_kubeconfig(
+        self, path: Path, *, user: str, token: str, server: str | None = None
+    ) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
             "clusters": [
                 {
                     "name": "nicpool-test",
-                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+                    "cluster": {
+                        "server": server or self.server,
+                        "certificate-authority": str(self.ca_file),
+                    },
                 }
             ],
             "users": [{"name": user, "user": {"token": token}}],
@@ -389,22 +372,10 @@ class ControlPlane:
 
 def _make_certificates(directory: Path) -> None:
     """A CA, an apiserver serving cert for 127.0.0.1, and a service-account key pair."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", "7",
-            "-subj", "/CN=nicpool-test-ca")  # fmt: skip
-    openssl("req", *ec, "-keyout", "apiserver.key", "-out", "apiserver.csr",
-            "-subj", "/CN=kube-apiserver")  # fmt: skip
-    sans = "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes.default.svc"
-    (directory / "san.ext").write_text(sans + "\n")
-    openssl("x509", "-req", "-in", "apiserver.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "apiserver.crt", "-days", "7",
-            "-extfile", "san.ext")  # fmt: skip
-    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key")
-    openssl("ec", "-in", "sa.key", "-pubout", "-out", "sa.pub")
+    ca = CertificateAuthority(directory).create()
+    sans = (*LOOPBACK_SANS, "IP:10.0.0.1", "DNS:kubernetes.default.svc")
+    ca.issue("apiserver", common_name="kube-apiserver", sans=sans, server=True)
+    signing_key_pair(directory, "sa")
 
 
 __all__ = [
