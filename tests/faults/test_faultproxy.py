@@ -174,7 +174,7 @@ def test_bandwidth_cap_slows_a_transfer(echo: EchoServer, engine: ProxyEngine) -
 
 def test_a_target_that_is_down_looks_like_a_refused_connection(engine: ProxyEngine) -> None:
     port = engine.add("p", ("127.0.0.1", free_port()))
-    with connect(port) as sock, pytest.raises((ConnectionResetError, BrokenPipeError)):
+    with pytest.raises((ConnectionResetError, BrokenPipeError)), connect(port) as sock:
         roundtrip(sock)
         roundtrip(sock)  # the first send may land before the reset
 
