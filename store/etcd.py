@@ -35,6 +35,7 @@ import pyetcd
 from pyetcd import etcdrpc
 from pyetcd import exceptions as etcd_exc
 from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
+from pyetcd.etcdrpc.auth_pb2 import Permission
 
 from store.config import EtcdSettings
 from store.core.identity import Revision
@@ -299,6 +300,53 @@ class EtcdClient:
 
     def revoke_lease(self, lease_id: int) -> None:
         _translated(lambda: self._client.revoke_lease(lease_id), "lease revoke")
+
+    # -- auth (set up once by an administrator: nicpoolctl access setup) ------------
+
+    def user_add(self, name: str, password: str) -> bool:
+        """Create a user; False when it exists already."""
+        request = etcdrpc.AuthUserAddRequest(name=name, password=password)
+        return self._auth_add(lambda stub: stub.UserAdd(request, self._timeout()), f"user {name}")
+
+    def role_add(self, name: str) -> bool:
+        """Create a role; False when it exists already."""
+        request = etcdrpc.AuthRoleAddRequest(name=name)
+        return self._auth_add(lambda stub: stub.RoleAdd(request, self._timeout()), f"role {name}")
+
+    def role_grant_prefix(self, role: str, prefix: str, *, write: bool) -> None:
+        """Let ``role`` read (and, with ``write``, write) every key under ``prefix``."""
+        kind = Permission.READWRITE if write else Permission.READ
+        perm = Permission(permType=kind, key=prefix.encode(), range_end=_prefix_end(prefix))
+        request = etcdrpc.AuthRoleGrantPermissionRequest(name=role, perm=perm)
+        _translated(
+            lambda: self._client.authstub.RoleGrantPermission(request, self._timeout()),
+            f"grant {role}",
+        )
+
+    def user_grant_role(self, user: str, role: str) -> None:
+        request = etcdrpc.AuthUserGrantRoleRequest(user=user, role=role)
+        _translated(
+            lambda: self._client.authstub.UserGrantRole(request, self._timeout()),
+            f"grant {role} to {user}",
+        )
+
+    def auth_enable(self) -> None:
+        request = etcdrpc.AuthEnableRequest()
+        _translated(
+            lambda: self._client.authstub.AuthEnable(request, self._timeout()), "auth enable"
+        )
+
+    def _auth_add(self, call: Callable[[Any], Any], what: str) -> bool:
+        try:
+            call(self._client.authstub)
+        except grpc.RpcError as exc:
+            failed = exc
+            if failed.code() == grpc.StatusCode.FAILED_PRECONDITION and "exist" in str(
+                failed.details()
+            ):
+                return False
+            _translated(lambda: _reraise(failed), what)
+        return True
 
     def _timeout(self) -> float:
         return self.settings.timeout

@@ -45,8 +45,8 @@ from ops.lab.ports import free_port
 from ops.lab.processes import LoggedProcess
 from ops.lab.tls import LOOPBACK_SANS, CertificateAuthority, KeyPair
 
-IDENTITIES = ("root", "nicpool-controller", "nicpool-agent")
-"""Client certificates made for every cluster (their CN is the etcd user)."""
+IDENTITIES = ("root", "nicpool-controller", "nicpool-agent", "nicpool-admin")
+"""Client certificates made for every cluster by default (their CN is the etcd user)."""
 
 
 @dataclass
@@ -83,6 +83,8 @@ class EtcdCluster:
     election_ms: int = 1000
     auth_setup: Callable[[EtcdCluster], None] | None = None
     """Creates users and roles and enables auth once the cluster is up (None: no auth)."""
+    identities: tuple[str, ...] = IDENTITIES
+    """Client certificates to make (CN = the name)."""
     members: list[Member] = field(default_factory=list)
     token: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -132,7 +134,7 @@ class EtcdCluster:
         ca = self.ca.create("nicpool-etcd-ca")
         for n in range(self.size):
             ca.issue(f"m{n}", common_name=f"m{n}", sans=LOOPBACK_SANS, server=True, client=True)
-        for identity in IDENTITIES:
+        for identity in self.identities:
             ca.issue(identity, common_name=identity, client=True)
 
     def destroy(self) -> None:

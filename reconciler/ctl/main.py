@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from reconciler.ctl import commands, maintenance
 from reconciler.ctl.context import EXIT_UNAVAILABLE, EXIT_USAGE, Context, CtlError
 from store.config import add_etcd_arguments, add_flag
+from store.core.access import ADMIN, AGENT, CONTROLLER
 from store.errors import NicpoolError, PermanentError, TemporaryError
 
 Command = Callable[[Context], int]
@@ -108,6 +109,18 @@ def _repair_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p = sub.add_parser("restore", help="load a backup into an EMPTY prefix")
     p.add_argument("file", help="backup file, or - for stdin")
     p.set_defaults(run=maintenance.restore)
+
+    access = sub.add_parser("access", help="etcd auth: a user and role per component")
+    access_sub = access.add_subparsers(dest="access_command", required=True, metavar="ACTION")
+    p = access_sub.add_parser(
+        "setup",
+        help="create users/roles for the controller (read-write), the agent (read-only) and "
+        "nicpoolctl (read-write) on the prefix, then enable auth; run as etcd's root",
+    )
+    p.add_argument("--controller-user", default=CONTROLLER, help="the controller's cert CN")
+    p.add_argument("--agent-user", default=AGENT, help="the agents' cert CN")
+    p.add_argument("--admin-user", default=ADMIN, help="nicpoolctl's cert CN")
+    p.set_defaults(run=maintenance.access_setup)
 
     p = sub.add_parser("rebuild", help="recreate etcd state from pod annotations (dry run)")
     p.add_argument("--apply", action="store_true", help="write (default: only show the plan)")

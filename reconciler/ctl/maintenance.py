@@ -1,4 +1,4 @@
-"""The repair kit: ``audit``, ``backup``, ``restore`` and ``rebuild``."""
+"""The repair kit: ``audit``, ``backup``, ``restore``, ``rebuild``, and ``access setup``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from reconciler.ctl.cluster import read_cluster
 from reconciler.ctl.context import EXIT_FINDINGS, EXIT_OK, Context, CtlError
 from reconciler.ctl.rebuild import RebuildPlan, apply_rebuild, plan_rebuild
 from reconciler.ctl.snapshot import read_snapshot
+from store.access import setup_access
+from store.core.access import grants
 
 
 def audit(ctx: Context) -> int:
@@ -129,3 +131,11 @@ def _show_rebuild(ctx: Context, plan: RebuildPlan, doc: dict[str, Any]) -> None:
 
 def _flag(conflict: bool) -> str:
     return "CONFLICT" if conflict else ""
+
+
+def access_setup(ctx: Context) -> int:
+    args = ctx.args
+    plan = grants(controller=args.controller_user, agent=args.agent_user, admin=args.admin_user)
+    for line in setup_access(ctx.etcd(), ctx.prefix, plan):
+        ctx.print(line)
+    return EXIT_OK
