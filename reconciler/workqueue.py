@@ -1,11 +1,13 @@
 """One serial queue per key, parallel across keys (client-go's workqueue shape).
 
-A key (a pod's UID) is never handed to two workers at once: while it is
-being processed, new ``add`` calls only mark it dirty, and ``done`` puts it
-back in line. Many adds while queued collapse into one run, which is what a
-level-triggered reconciler wants (it re-reads the latest state anyway).
-``add_after`` schedules a retry; backoff per key grows with its failures
-until ``forget``.
+A key (``("pod", "ns/name")``, ``("subnet", name)``, ...) is never handed to
+two workers at once: while it is being processed, new ``add`` calls only
+mark it dirty, and ``done`` puts it back in line. Many adds while queued
+collapse into one run, which is what a level-triggered reconciler wants (it
+re-reads the latest state anyway). ``add_after`` schedules a retry; backoff
+per key grows with its failures until ``forget``, and is capped the way
+client-go's rate limiter caps it: the exponent stops growing once the cap is
+reached, so a key refused for days never overflows a float.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+
+_MAX_EXPONENT = 60
+"""2**60 times any sensible base is far past any cap; 2.0**1024 would raise OverflowError."""
 
 
 class WorkQueue(Generic[K]):
@@ -57,8 +62,8 @@ class WorkQueue(Generic[K]):
         """Schedule a retry of ``key`` after base * 2^failures (capped); returns the delay."""
         with self._cond:
             failures = self._failures.get(key, 0)
-            self._failures[key] = failures + 1
-        delay = float(min(base * (2.0**failures), cap))
+            self._failures[key] = min(failures + 1, _MAX_EXPONENT)
+        delay = float(min(base * (2.0 ** min(failures, _MAX_EXPONENT)), cap))
         self.add_after(key, delay)
         return delay
 

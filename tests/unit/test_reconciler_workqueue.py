@@ -107,3 +107,13 @@ def test_urgent_keys_are_served_first_and_in_their_own_order() -> None:
     queue.add("new-2", front=True)
     order = [queue.get(0) for _ in range(4)]
     assert order == ["new-1", "new-2", "recheck-1", "recheck-2"]
+
+
+def test_a_key_refused_for_days_keeps_its_capped_backoff() -> None:
+    """Issue 8 item 4: 2.0**1024 overflowed after ~85 hours of one refused pod and
+    killed the worker that computed it."""
+    queue: WorkQueue[str] = WorkQueue(clock=FakeClock())
+    delays = [queue.backoff("pod-a", base=5.0, cap=300.0) for _ in range(5000)]
+    assert delays[:3] == [5.0, 10.0, 20.0]
+    assert delays[-1] == 300.0
+    assert max(delays) == 300.0
