@@ -135,7 +135,7 @@ class KubeClient:
             "timeoutSeconds": str(timeout_seconds),
         }
         response = self._open(
-            "GET", resource.collection(), query=query, stream=True, timeout=timeout_seconds + 30
+            "GET", resource.collection(), query=query, stream=True, timeout=timeout_seconds + 15
         )
         try:
             for line in _lines(response):

@@ -15,11 +15,12 @@ from store.errors import PermanentError, TemporaryError
 pytestmark = pytest.mark.unit
 
 
-def pod(name: str, version: str) -> dict[str, Any]:
+def pod(name: str, version: str, uid: str = "") -> dict[str, Any]:
     return {
         "metadata": {
             "namespace": "ns",
             "name": name,
+            "uid": uid or f"uid-{name}",
             "resourceVersion": version,
             "managedFields": [{"big": "x"}],
         }
@@ -56,15 +57,98 @@ def test_watch_events_then_410_relist_reports_what_was_missed() -> None:
         watches=[[("MODIFIED", pod("a", "3")), ("BOOKMARK", pod("", "4")), Gone("expired")]],
     )
     informer = Informer(api, PODS, handler=handler)  # type: ignore[arg-type]
-    version = informer.relist()
+    informer.version = informer.relist()
     with pytest.raises(Gone):
-        informer._watch(version)
+        informer._watch()
     informer.relist()
     assert api.watched_from == ["20"]
     assert seen == [(None, "a"), (None, "b"), ("a", "a"), ("a", "a"), (None, "c"), ("b", None)]
     assert sorted(o["metadata"]["name"] for o in informer.items()) == ["a", "c"]
     assert "managedFields" not in informer.get("ns/a")["metadata"]
     assert informer.synced.is_set()
+
+
+def _recorder() -> tuple[list[tuple[str | None, str | None]], Any]:
+    seen: list[tuple[str | None, str | None]] = []
+
+    def handler(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        uid = lambda o: None if o is None else o["metadata"]["uid"]  # noqa: E731
+        seen.append((uid(old), uid(new)))
+
+    return seen, handler
+
+
+def test_a_watch_broken_mid_stream_resumes_after_the_last_event() -> None:
+    """Issue 8 item 8: resuming from the list's version replayed history."""
+    api = FakeApi(
+        lists=[[pod("p", "10", "u1")]],
+        watches=[
+            [("DELETED", pod("p", "11", "u1")), ("ADDED", pod("p", "12", "u2")), OSError("reset")],
+        ],
+    )
+    informer = Informer(api, PODS)  # type: ignore[arg-type]
+    informer.version = informer.relist()
+    with pytest.raises(OSError):
+        informer._watch()
+    assert informer.version == "12"
+
+
+def test_a_replayed_history_never_tombstones_the_live_pod() -> None:
+    """The replay the review reproduced: a pod deleted and recreated under one name,
+    then the watch resumed from before both. The live u2 must never look deleted."""
+    seen, handler = _recorder()
+    api = FakeApi(lists=[[pod("p", "12", "u2")]], watches=[])
+    informer = Informer(api, PODS, handler=handler)  # type: ignore[arg-type]
+    informer.relist()
+    seen.clear()
+    for kind, obj in [
+        ("ADDED", pod("p", "10", "u1")),
+        ("DELETED", pod("p", "11", "u1")),
+        ("ADDED", pod("p", "12", "u2")),
+    ]:
+        informer.apply(kind, obj)
+    assert seen == []
+    assert informer.get("ns/p")["metadata"]["uid"] == "u2"  # type: ignore[index]
+
+
+def test_a_delete_of_an_earlier_incarnation_reports_only_that_uid() -> None:
+    seen, handler = _recorder()
+    api = FakeApi(lists=[[pod("p", "10", "u1")]], watches=[])
+    informer = Informer(api, PODS, handler=handler)  # type: ignore[arg-type]
+    informer.relist()
+    seen.clear()
+    informer.apply("ADDED", pod("p", "12", "u2"))  # recreated; the delete comes late
+    informer.apply("DELETED", pod("p", "13", "u1"))
+    assert seen == [("u1", "u2"), ("u1", None)]
+    assert informer.get("ns/p")["metadata"]["uid"] == "u2"  # type: ignore[index]
+
+
+def test_the_loop_survives_an_unexpected_exception_and_relists() -> None:
+    class Flaky(FakeApi):
+        def watch(self, resource: object, version: str, *, timeout_seconds: int) -> Iterator[Any]:
+            if len(self.watched_from) == 0:
+                self.watched_from.append(version)
+                raise KeyError("surprise")
+            informer.stop.set()
+            return iter(())
+
+    api = Flaky(lists=[[pod("a", "1")], [pod("a", "2")]], watches=[])
+    informer = Informer(api, PODS)  # type: ignore[arg-type]
+    informer.run()
+    assert informer.failures == 1 and informer.relists == 2
+
+
+def test_health_turns_false_when_the_server_goes_quiet() -> None:
+    now = [0.0]
+    api = FakeApi(lists=[[pod("a", "1")]], watches=[])
+    informer = Informer(api, PODS, watch_timeout=40, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert not informer.healthy()  # not listed yet
+    informer.relist()
+    assert informer.healthy()
+    now[0] = 79.0
+    assert informer.healthy()
+    now[0] = 81.0
+    assert not informer.healthy()
 
 
 @pytest.mark.parametrize(
