@@ -8,17 +8,27 @@ lease lost, ``fence_value`` is cleared at once: workers stop taking work,
 any in-flight store write fails its fence compare, and the queue is
 dropped; the replica then campaigns again as a standby.
 
-A new leader loads the attachment index (one etcd range read), registers
-every Subnet, then enqueues every pod: the workflow is idempotent, so
-half-done work of the previous leader is finished, never duplicated.
+A new leader drops whatever its store cache held from an earlier term,
+registers every Subnet, loads the attachment index (one paged etcd range
+read), then enqueues every pod: the workflow is idempotent, so half-done
+work of the previous leader is finished, never duplicated.
+
+Nothing here exits on a failure (DESIGN.md: a process never exits on a
+temporary error). A failure while leading steps down and campaigns again
+after a pause; a worker logs, counts and goes on; an informer relists. And
+every loop says how it is doing: :meth:`Controller.ready` (``/readyz``) is
+false while a worker thread or the leadership loop is dead or an informer
+is stuck, so a silently broken replica is restarted, not trusted.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from reconciler import metrics
 from reconciler.core.ippools import ippool_from_object
@@ -28,20 +38,23 @@ from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer, object_key
 from reconciler.kube.resources import IPPOOLS, IPS, NADS, PODS, STATEFULSETS, SUBNETS
 from reconciler.objects import annotations_of, meta, nad_config, pod_uid
-from reconciler.podflow import require_index, sync_pod
+from reconciler.podflow import require_index, retry_refused, sync_pod
 from reconciler.runtime import WATCHED, Key, Runtime, Settings
 from reconciler.subnetsync import refresh_view, sync_subnet, update_status
 from reconciler.workqueue import WorkQueue
 from store.election import Election
-from store.errors import FencedOut, NicpoolError, PermanentError, TemporaryError
+from store.errors import FencedOut, PermanentError, TemporaryError
 from store.etcd import EtcdClient
 from store.leases import Ipam
 from store.subnets import Subnets
 
 log = logging.getLogger("nicpool.controller")
+T = TypeVar("T")
 
 CAMPAIGN_ROUND = 0.5
 """Seconds a standby waits on its predecessor before looking at ``stop`` again."""
+RETRY_PAUSE = 1.0
+"""Seconds between attempts after leading failed (the next campaign, a takeover step)."""
 
 
 class Controller:
@@ -73,12 +86,18 @@ class Controller:
         }
         for resource in WATCHED:
             self.rt.informers[resource.plural] = Informer(
-                kube, resource, handler=handlers.get(resource.plural), stop=self.stop
+                kube,
+                resource,
+                handler=handlers.get(resource.plural),
+                stop=self.stop,
+                watch_timeout=settings.watch_timeout,
             )
         self.election = Election(
             etcd, prefix, identity=settings.identity, ttl=settings.election_ttl, on_lost=self._lost
         )
         self.gc = GarbageCollector(self.rt)
+        self._threads: list[threading.Thread] = []
+        """Workers and the leadership loop: each must stay alive (see :meth:`ready`)."""
         metrics.QUEUE_DEPTH.set_function(queue.depth)
         metrics.LEADER.set(0)
         metrics.publish_zeroes()
@@ -87,6 +106,21 @@ class Controller:
 
     def synced(self) -> bool:
         return all(informer.synced.is_set() for informer in self.rt.informers.values())
+
+    def ready(self) -> bool:
+        """``/readyz``: every informer healthy (synced, running, recently heard from)
+        and every worker and the leadership loop alive."""
+        return self.problems() == []
+
+    def problems(self) -> list[str]:
+        """What keeps this replica from being ready, for ``/readyz`` and the log."""
+        found = [
+            f"informer {plural} stalled or not synced"
+            for plural, informer in self.rt.informers.items()
+            if not informer.healthy()
+        ]
+        found += [f"thread {t.name} died" for t in self._threads if not t.is_alive()]
+        return found
 
     def synced_to_lead(self) -> bool:
         """Every cache planning reads; IP objects (a view, only checked for drift) may lag."""
@@ -102,7 +136,16 @@ class Controller:
                 informer.start()
         threading.Thread(target=self._start_ip_informer, name="ips-later", daemon=True).start()
         for n in range(self.rt.settings.workers):
-            threading.Thread(target=self._worker, name=f"worker-{n}", daemon=True).start()
+            worker = threading.Thread(target=self._worker, name=f"worker-{n}", daemon=True)
+            worker.start()
+            self._threads.append(worker)
+
+    def run_in_thread(self) -> threading.Thread:
+        """:meth:`run` on a thread of its own, watched by :meth:`ready` (tests, embedding)."""
+        runner = threading.Thread(target=self.run, name="leadership", daemon=True)
+        runner.start()
+        self._threads.append(runner)
+        return runner
 
     def _start_ip_informer(self) -> None:
         """List IP objects once every cache planning reads is synced.
@@ -140,9 +183,9 @@ class Controller:
                 fence = self.election.campaign(timeout=CAMPAIGN_ROUND)
             except TimeoutError:
                 continue
-            except NicpoolError as exc:
+            except Exception as exc:  # etcd away, a bug: campaign again, never exit
                 log.warning("campaign failed: %s; retrying", exc)
-                self.stop.wait(1.0)
+                self.stop.wait(RETRY_PAUSE)
                 continue
             self.lost.clear()
             self.wake.clear()
@@ -155,6 +198,12 @@ class Controller:
                 self._lead()
             except FencedOut:
                 log.error("fenced out while leading; stepping down")
+            except Exception:
+                # A takeover step failed for good (retries exhausted) or a bug:
+                # step down and campaign again rather than die, so no later
+                # leader dies of the same thing either.
+                log.exception("leading failed; stepping down and campaigning again")
+                self.stop.wait(RETRY_PAUSE)
             finally:
                 self._step_down()
 
@@ -195,9 +244,13 @@ class Controller:
         until it is loaded (``AttachmentIndex.loaded``).
         """
         rt = self.rt
+        rt.ipam.forget_all()  # nothing cached in an earlier term is trusted
         rt.index.begin_load()
         for subnet in rt.informer(SUBNETS).items():
-            sync_subnet(rt, str(meta(subnet).get("name")), status=False)
+            name = str(meta(subnet).get("name"))
+            self._while_leading(
+                f"register subnet {name}", functools.partial(sync_subnet, rt, name, status=False)
+            )
         pods = rt.informer(PODS).items()
         for pod in pods:
             if not _announced(pod):
@@ -215,7 +268,8 @@ class Controller:
         while rt.queue.urgent() and time.monotonic() < settle and rt.leading:
             self.lost.wait(0.01)
         began = time.monotonic()
-        rt.index.finish_load(rt.ipam.attachments())
+        attachments = self._while_leading("load the attachment index", rt.ipam.attachments)
+        rt.index.finish_load(attachments)
         log.info(
             "%d attachments indexed in %.2f s (%.2f s after start)",
             len(rt.index),
@@ -237,15 +291,31 @@ class Controller:
                 self._guard(self.gc.run_once)
                 next_gc = time.monotonic() + rt.settings.gc_interval
 
+    def _while_leading(self, what: str, step: Callable[[], T]) -> T:
+        """Run a takeover step, retrying temporary errors with backoff while this
+        replica still leads (FencedOut and other errors go up: step down)."""
+        delay = 0.2
+        while True:
+            try:
+                return step()
+            except TemporaryError as exc:
+                if not self.rt.leading or self.stop.is_set():
+                    raise
+                log.warning("%s failed: %s; retrying in %.1f s", what, exc, delay)
+                self.lost.wait(delay)
+                delay = min(delay * 2, 10.0)
+
     def _refresh_usage(self) -> None:
         """Subnet status and ``nicpool_subnet_addresses`` from the bitmaps, every Subnet."""
-        for subnet_name in list(self.rt.subnet_views):
+        for subnet_name in list(self.rt.views.world.subnets):
             self._guard(lambda s=subnet_name: update_status(self.rt, s))
 
     def _guard(self, action: Any) -> None:
         try:
             action()
-        except (TemporaryError, PermanentError) as exc:
+        except FencedOut:
+            raise
+        except Exception as exc:  # a periodic task never ends the term
             log.warning("periodic task failed: %s", exc)
 
     # -- informer callbacks (quick: update views, enqueue) -------------------
@@ -264,8 +334,12 @@ class Controller:
             self._tombstone(old)
 
     def _tombstone(self, pod: dict[str, Any]) -> None:
+        """The pod with this UID is gone (the informer reports only that UID)."""
         rt = self.rt
         rt.first_seen.pop(pod_uid(pod), None)
+        current = rt.informer(PODS).get(object_key(pod))
+        if current is None:
+            rt.refused.discard(object_key(pod))
         if rt.leading:
             key = object_key(pod)
             rt.tombstones.setdefault(key, []).append(pod)
@@ -275,9 +349,9 @@ class Controller:
         obj = new or old
         assert obj is not None
         if new is None:
-            self.rt.nad_configs.pop(object_key(obj), None)
+            self.rt.views.set_nad(object_key(obj), None, present=False)
         else:
-            self.rt.nad_configs[object_key(new)] = nad_config(new)
+            self.rt.views.set_nad(object_key(new), nad_config(new))
         self._retry_refused()
 
     def _on_subnet(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
@@ -294,11 +368,10 @@ class Controller:
         assert obj is not None
         name = str(meta(obj).get("name"))
         try:
-            if new is None:
-                raise PermanentError("deleted")
-            self.rt.ippool_views[name] = ippool_from_object(name, new.get("spec") or {})
+            view = None if new is None else ippool_from_object(name, new.get("spec") or {})
         except PermanentError:
-            self.rt.ippool_views.pop(name, None)
+            view = None
+        self.rt.views.set_ippool(name, view)
         self._retry_refused()
 
     def _on_statefulset(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
@@ -315,22 +388,26 @@ class Controller:
             self.rt.queue.add(key, front=front)
 
     def _retry_refused(self) -> None:
-        for key in list(self.rt.refused):
-            self._enqueue(("pod", key))
+        retry_refused(self.rt)
 
     # -- workers -------------------------------------------------------------
 
     def _worker(self) -> None:
+        """Process keys until stopped; nothing a key does can end this loop."""
         queue = self.rt.queue
         while not self.stop.is_set():
-            key = queue.get(timeout=1.0)
-            if key is None:
-                continue
             try:
-                if self.rt.leading:
-                    self._process(key)
-            finally:
-                queue.done(key)
+                key = queue.get(timeout=1.0)
+                if key is None:
+                    continue
+                try:
+                    if self.rt.leading:
+                        self._process(key)
+                finally:
+                    queue.done(key)
+            except Exception:
+                metrics.WORKER_ERRORS.inc()
+                log.exception("worker survived an unexpected failure")
 
     def _process(self, key: Key) -> None:
         rt, (kind, name) = self.rt, key
@@ -346,6 +423,7 @@ class Controller:
             self._lost()
             return
         except TemporaryError as exc:
+            metrics.SYNC_RETRIES.labels(exc.reason).inc()
             delay = rt.queue.backoff(key, base=rt.settings.retry_base, cap=30.0)
             log.info("%s %s: %s; retrying in %.2f s", kind, name, exc, delay)
             return
@@ -354,6 +432,7 @@ class Controller:
             log.warning("%s %s: %s (%s); retrying in %.0f s", kind, name, exc, exc.reason, delay)
             return
         except Exception:
+            metrics.WORKER_ERRORS.inc()
             log.exception("%s %s: unexpected failure", kind, name)
             rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
             return

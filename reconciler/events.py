@@ -2,23 +2,27 @@
 
 Repeats of the same (object, reason, message) bump ``count`` on the Event
 already written instead of creating a new one, like kubelet's recorder, so
-a pod retried with backoff does not flood its namespace. Recording is best
-effort: a failure is logged, never raised into the workflow.
+a pod retried with backoff does not flood its namespace. The memory of
+Events written is bounded (:data:`REMEMBERED`, least recently used first
+out): a forgotten one is written anew, never lost. Recording is best effort:
+a failure is logged, never raised into the workflow.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
-import threading
 from dataclasses import dataclass
 
+from reconciler.core.bounded import BoundedMap
 from reconciler.kube.client import KubeClient
 from reconciler.kube.resources import EVENTS
 from store.errors import NicpoolError
 
 log = logging.getLogger("nicpool.events")
 COMPONENT = "nicpool-controller"
+REMEMBERED = 4096
+"""Events whose name and count are kept to bump on a repeat."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +43,7 @@ class EventRecorder:
     def __init__(self, kube: KubeClient, *, instance: str) -> None:
         self.kube = kube
         self.instance = instance
-        self._seen: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self._lock = threading.Lock()
+        self._seen: BoundedMap[tuple[str, str, str], tuple[str, int]] = BoundedMap(REMEMBERED)
 
     def warn(self, obj: Involved, reason: str, message: str) -> None:
         self.record(obj, reason, message, kind="Warning")
@@ -48,25 +51,21 @@ class EventRecorder:
     def record(self, obj: Involved, reason: str, message: str, *, kind: str = "Normal") -> None:
         key = (obj.uid, reason, message)
         now = _now()
-        with self._lock:
-            previous = self._seen.get(key)
+        previous = self._seen.get(key)
         try:
             if previous is not None:
                 name, count = previous
                 self.kube.merge_patch(
                     EVENTS, obj.event_namespace, name, {"count": count + 1, "lastTimestamp": now}
                 )
-                with self._lock:
-                    self._seen[key] = (name, count + 1)
+                self._seen.set(key, (name, count + 1))
                 return
             created = self.kube.create(
                 EVENTS, obj.event_namespace, self._body(obj, reason, message, kind, now)
             )
-            with self._lock:
-                self._seen[key] = (str(created["metadata"]["name"]), 1)
+            self._seen.set(key, (str(created["metadata"]["name"]), 1))
         except NicpoolError as exc:
-            with self._lock:
-                self._seen.pop(key, None)
+            self._seen.pop(key)
             log.warning("could not record event %s on %s/%s: %s", reason, obj.kind, obj.name, exc)
 
     def _body(

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix=etcd_settings.prefix,
         settings=settings,
     )
-    server = MetricsServer(args.metrics_addr, ready=controller.synced)
+    server = MetricsServer(args.metrics_addr, ready=controller.ready)
     server.start()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -124,7 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     controller.start()
-    controller.run()
+    # The leadership loop runs on a thread /readyz watches; the main thread
+    # only waits (in short joins, so signal handlers run at once).
+    runner = controller.run_in_thread()
+    while runner.is_alive():
+        runner.join(0.5)
     server.stop()
     return 0
 

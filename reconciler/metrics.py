@@ -37,6 +37,16 @@ WORKFLOW_RESUMES = Counter(
     "nicpool_workflow_resumes_total",
     "Pods whose leases existed but whose annotations were not yet written (finished here).",
 )
+SYNC_RETRIES = Counter(
+    "nicpool_sync_retries_total",
+    "Work items retried after a temporary failure, by reason (EtcdUnavailable, "
+    "ApiServerUnavailable, IndexLoading, CacheBehind, ...).",
+    ["reason"],
+)
+WORKER_ERRORS = Counter(
+    "nicpool_worker_errors_total",
+    "Unexpected failures a worker survived (a bug: see the log); the worker goes on.",
+)
 NAD_ERRORS = Counter(
     "nicpool_nad_errors_total", "NetworkAttachmentDefinition problems, by reason.", ["reason"]
 )
@@ -74,6 +84,8 @@ __all__ = [
     "RETRIES",
     "RETRY_OPERATIONS",
     "SUBNET_ADDRESSES",
+    "SYNC_RETRIES",
+    "WORKER_ERRORS",
     "WORKFLOW_RESUMES",
     "MetricsServer",
     "publish_zeroes",
@@ -81,7 +93,8 @@ __all__ = [
 
 
 class MetricsServer:
-    """``/metrics`` (Prometheus), ``/healthz`` (process alive), ``/readyz`` (caches synced)."""
+    """``/metrics`` (Prometheus), ``/healthz`` (process alive), ``/readyz`` (every loop working:
+    informers synced and recently heard from, workers and the leadership loop alive)."""
 
     def __init__(self, address: str, *, ready: Callable[[], bool]) -> None:
         host, _, port = address.rpartition(":")

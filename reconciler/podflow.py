@@ -44,14 +44,24 @@ from reconciler.runtime import Runtime
 from store.core.identity import PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
-from store.errors import PermanentError, TemporaryError
+from store.errors import HeldByPredecessor, PermanentError, TemporaryError
+from store.leases import PartialAllocation, Result
 from store.retry import retrying
 
 log = logging.getLogger("nicpool.pods")
 
 
 def world(rt: Runtime) -> World:
-    return World(nads=rt.nad_configs, subnets=rt.subnet_views, ippools=rt.ippool_views)
+    """The snapshot planning reads: published whole, never changed under a planner."""
+    return rt.views.world
+
+
+def retry_refused(rt: Runtime) -> None:
+    """Queue every refused pod again: something they may have waited for changed
+    (a NAD, Subnet or IPPool, or an address was released)."""
+    if rt.leading:
+        for key in rt.refused:
+            rt.queue.add(("pod", key))
 
 
 def involved(pod: Mapping[str, Any]) -> Involved:
@@ -73,7 +83,7 @@ def sync_pod(rt: Runtime, key: str) -> bool:
         tombs.pop(0)
     rt.tombstones.pop(key, None)
     pod = rt.informer(PODS).get(key)
-    _settle_predecessors(rt, key, pod)
+    proven = _settle_predecessors(rt, key, pod)
     if pod is None or uses_host_network(pod) or is_deleting(pod):
         return True
     view = pod_view(pod, rt.informer(REPLICASETS).get)
@@ -86,28 +96,45 @@ def sync_pod(rt: Runtime, key: str) -> bool:
     if not plan.nics:
         rt.refused.discard(key)
         return True
-    return _allocate_and_annotate(rt, key, pod, view, plan)
+    return _allocate_and_annotate(rt, key, pod, view, plan, proven=proven)
 
 
-def _settle_predecessors(rt: Runtime, key: str, pod: Mapping[str, Any] | None) -> None:
+def _settle_predecessors(rt: Runtime, key: str, pod: Mapping[str, Any] | None) -> bool:
     """Attachments under this pod name held by a UID that is not the pod's: free or keep.
 
     Checked against the apiserver (not the cache) before anything is freed,
-    because a new leader's cache may not have seen the newest pod yet.
+    because a new leader's cache may not have seen the newest pod yet. When
+    the apiserver shows another UID than the cached pod's, the cache is
+    behind: nothing is done and the pod is retried (``CacheBehind``), so a
+    dead pod is never planned over a live one. Returns True when the live
+    pod was checked and is the cached one (proof its predecessors are gone).
     """
     if pod is not None and not rt.index.loaded:
-        return  # the store replaces (or, for StatefulSets, adopts) a predecessor itself
+        return False  # the store refuses a predecessor's NIC until proven gone
     require_index(rt)
     uid = pod_uid(pod) if pod is not None else None
     stale = [att for att in rt.index.of_pod(_ref_of(key)) if att.uid != uid]
     if not stale:
-        return
-    namespace, name = key.split("/", 1)
-    live = rt.kube.get(PODS, namespace, name)
-    live_uid = pod_uid(live) if live is not None else None
+        return False
+    live_uid = _live_uid(rt, key)
+    if pod is not None and live_uid != uid:
+        raise CacheBehind(f"{key}: the apiserver has pod uid {live_uid}, the cache {uid}")
     for att in stale:
         if att.uid != live_uid:
             release_unless_retained(rt, att)
+    return pod is not None
+
+
+def _live_uid(rt: Runtime, key: str) -> PodUID | None:
+    namespace, name = key.split("/", 1)
+    live = rt.kube.get(PODS, namespace, name)
+    return pod_uid(live) if live is not None else None
+
+
+class CacheBehind(TemporaryError):
+    """The informer has not caught up with the apiserver for this pod yet."""
+
+    reason = "CacheBehind"
 
 
 def _ref_of(key: str) -> PodRef:
@@ -116,7 +143,7 @@ def _ref_of(key: str) -> PodRef:
 
 
 def _allocate_and_annotate(
-    rt: Runtime, key: str, pod: Mapping[str, Any], view: PodView, plan: Plan
+    rt: Runtime, key: str, pod: Mapping[str, Any], view: PodView, plan: Plan, *, proven: bool
 ) -> bool:
     current = annotations_of(pod)
     known = {nic.ref: rt.index.get(nic.ref) for nic in plan.nics}
@@ -128,14 +155,10 @@ def _allocate_and_annotate(
             _finished(rt, key, view.uid)
             return True
     requests = [
-        _request(nic, predecessor=known[nic.ref] is not None)
-        for nic in plan.nics
-        if nic.ref not in reused
+        _request(nic, known[nic.ref], proven=proven) for nic in plan.nics if nic.ref not in reused
     ]
-    results = rt.ipam.allocate(requests, fence=rt.fence) if requests else []
+    results = _allocate(rt, key, view.uid, requests)
     fresh = [r for r in results if isinstance(r, Attachment)]
-    for att in fresh:
-        rt.index.put(att)
     errors = [r for r in results if isinstance(r, PermanentError)]
     if errors:
         _roll_back(rt, fresh, current)
@@ -167,17 +190,55 @@ def _finished(rt: Runtime, key: str, uid: PodUID) -> None:
     rt.first_seen.pop(uid, None)
 
 
-def _request(nic: NicPlan, *, predecessor: bool = False) -> AllocationRequest:
+def _allocate(
+    rt: Runtime, key: str, uid: PodUID, requests: list[AllocationRequest]
+) -> list[Result]:
+    """Allocate, index what committed, and prove predecessors gone when the store asks.
+
+    A NIC still held by another UID of this pod name is refused by the store
+    (``HeldByPredecessor``) until the caller proves that pod gone: the
+    apiserver shows the name held by this pod's UID. Then those NICs are
+    asked again with the proof. Whatever committed is indexed even when a
+    later subnet fails (``PartialAllocation``), so nothing leaks.
+    """
+    if not requests:
+        return []
+    try:
+        results = rt.ipam.allocate(requests, fence=rt.fence)
+    except PartialAllocation as exc:
+        for att in exc.committed:
+            rt.index.put(att)
+        raise
+    held = {i: r for i, r in enumerate(results) if isinstance(r, HeldByPredecessor)}
+    if any(requests[i].replaces is not None for i in held):
+        raise CacheBehind(f"{key}: held by yet another pod uid; looking again later")
+    if held:
+        live_uid = _live_uid(rt, key)
+        if live_uid != uid:
+            raise CacheBehind(f"{key}: the apiserver has pod uid {live_uid}, the cache {uid}")
+        proven = [replace(requests[i], replaces=PodUID(r.holder)) for i, r in held.items()]
+        for i, result in zip(held, _allocate(rt, key, uid, proven), strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Attachment):
+            rt.index.put(result)
+    return results
+
+
+def _request(nic: NicPlan, predecessor: Attachment | None, *, proven: bool) -> AllocationRequest:
     """The store request for one NIC.
 
     A StatefulSet pod whose predecessor's attachment is still there takes
     over that attachment's addresses (``adopt``); its ``ip_pool`` entry or
     fixed address is that same address, so it is not passed again (the store
     would otherwise first find the address held, then read the attachment
-    being adopted and plan again: a wasted round trip).
+    being adopted and plan again: a wasted round trip). ``proven``: the
+    apiserver was just checked, so the predecessor's UID is named as gone.
     """
     request = nic.request()
-    if predecessor and nic.adopt:
+    if predecessor is not None and proven:
+        request = replace(request, replaces=predecessor.uid)
+    if predecessor is not None and nic.adopt:
         return replace(request, fixed_ips=(), pool=())
     return request
 
@@ -266,9 +327,18 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
         log.info("%s: kept (%s)", att.ref, decision.why)
         return False
     released = rt.ipam.release(att.ref, fence=rt.fence, uid=att.uid)
+    if released is None:
+        current = rt.ipam.get(att.ref)
+        if current is not None:
+            # The store refused: a successor of this name holds the NIC now.
+            # Its index entry and IP object are the successor's: keep them.
+            rt.index.put(current)
+            log.info("%s: not released; pod uid %s holds it now", att.ref, current.uid)
+            return False
     rt.index.drop(att.ref)
     if released is not None:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
+        retry_refused(rt)  # a pod refused for want of an address may fit now
     forget_ip_object(rt.ip_written, att.ref)
     delete_ip_object(rt.kube, att.ref)
     return True

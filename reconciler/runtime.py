@@ -6,13 +6,10 @@ workflow, the subnet sync and the GC so each stays a small module.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.ippools import IPPoolView
-from reconciler.core.subnets import SubnetView
+from reconciler.core.bounded import Bounded
 from reconciler.events import EventRecorder
 from reconciler.index import AttachmentIndex
 from reconciler.kube.client import KubeClient
@@ -27,8 +24,8 @@ from reconciler.kube.resources import (
     SUBNETS,
     Resource,
 )
+from reconciler.views import Views
 from reconciler.workqueue import WorkQueue
-from store.core.identity import SubnetName
 from store.core.requests import Fence
 from store.errors import FencedOut
 from store.leases import Ipam
@@ -38,6 +35,9 @@ Key = tuple[str, str]
 """Work item: ``("pod", "ns/name")``, ``("subnet", name)``, ``("sts", "ns/name")``."""
 
 WATCHED: tuple[Resource, ...] = (SUBNETS, IPPOOLS, NADS, REPLICASETS, STATEFULSETS, IPS, PODS)
+
+REFUSED_REMEMBERED = 10_000
+"""Refused pods remembered for an early retry (beyond that, their backoff retries them)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,9 @@ class Settings:
     """First backoff after a temporary failure (doubles, capped at 30 s)."""
     refusal_base: float = 5.0
     """First backoff after a refusal (bad input; doubles, capped at 5 min)."""
+    watch_timeout: int = 40
+    """Seconds each apiserver watch runs before the server ends it; a silent
+    connection is noticed after this plus 15 s (see ``kube.informer``)."""
 
 
 @dataclass
@@ -69,20 +72,19 @@ class Runtime:
     informers: dict[str, Informer]
     queue: WorkQueue[Key]
     index: AttachmentIndex = field(default_factory=AttachmentIndex)
-    subnet_views: dict[SubnetName, SubnetView] = field(default_factory=dict)
-    nad_configs: dict[str, str | None] = field(default_factory=dict)
-    ippool_views: dict[str, IPPoolView] = field(default_factory=dict)
+    views: Views = field(default_factory=Views)
+    """NADs, Subnets and IPPools as planning reads them (immutable snapshots)."""
     tombstones: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Deleted pods by ``ns/name``, waiting for the worker to release them."""
     first_seen: dict[str, float] = field(default_factory=dict)
     """Pod UID -> when the controller first saw it (allocation latency)."""
-    refused: set[str] = field(default_factory=set)
-    """Pods (``ns/name``) refused for bad input: retried when a NAD/Subnet/IPPool changes."""
+    refused: Bounded[str] = field(default_factory=lambda: Bounded(REFUSED_REMEMBERED))
+    """Pods (``ns/name``) refused: retried when a NAD/Subnet/IPPool changes or an
+    address is released. Bounded: the oldest are forgotten (their backoff retries
+    them anyway), so a namespace full of bad pods cannot grow it without limit."""
     ip_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     """IP object specs this process wrote (see ``ipobjects.ensure_ip_object``)."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
     fence_value: Fence | None = None
-    on_fenced_out: Callable[[], None] | None = None
 
     def informer(self, resource: Resource) -> Informer:
         return self.informers[resource.plural]

@@ -21,7 +21,7 @@ from reconciler.objects import meta
 from reconciler.runtime import Runtime
 from store.core.identity import SubnetName
 from store.errors import PermanentError, UnknownSubnet
-from store.subnets import SubnetInUse
+from store.subnets import SpecOrigin, StaleSpec, SubnetInUse
 
 log = logging.getLogger("nicpool.subnets")
 
@@ -33,14 +33,13 @@ def involved(obj: dict[str, Any]) -> Involved:
 
 def refresh_view(rt: Runtime, name: str, obj: dict[str, Any] | None) -> None:
     """Keep the planning view current (every replica, on every Subnet event)."""
-    key = SubnetName(name)
-    if obj is None:
-        rt.subnet_views.pop(key, None)
-        return
-    try:
-        rt.subnet_views[key] = subnet_from_object(name, obj.get("spec") or {})
-    except InvalidSubnet:
-        rt.subnet_views.pop(key, None)
+    view = None
+    if obj is not None:
+        try:
+            view = subnet_from_object(name, obj.get("spec") or {})
+        except InvalidSubnet:
+            view = None  # the leader reports why on the Subnet (sync_subnet)
+    rt.views.set_subnet(SubnetName(name), view)
 
 
 def sync_subnet(rt: Runtime, name: str, *, status: bool = True) -> bool:
@@ -57,13 +56,15 @@ def sync_subnet(rt: Runtime, name: str, *, status: bool = True) -> bool:
         return True
     spec = obj.get("spec") or {}
     try:
-        subnet_from_object(name, spec)
         parsed = store_spec_of(name, spec)
         if rt.subnets.get(parsed.name) == parsed:
             if status:
                 update_status(rt, name)
             return True  # registered as is: skip put, which reads every lease
-        stranded = rt.subnets.put(parsed, fence=rt.fence)
+        stranded = rt.subnets.put(parsed, fence=rt.fence, origin=_origin(obj))
+    except StaleSpec as exc:
+        log.info("Subnet %s: %s", name, exc)
+        return True
     except PermanentError as exc:
         log.warning("Subnet %s refused (%s): %s", name, exc.reason, exc)
         rt.recorder.warn(involved(obj), exc.reason, str(exc))
@@ -79,6 +80,14 @@ def sync_subnet(rt: Runtime, name: str, *, status: bool = True) -> bool:
     if status:
         update_status(rt, name)
     return True
+
+
+def _origin(obj: dict[str, Any]) -> SpecOrigin:
+    m = meta(obj)
+    generation = m.get("generation")
+    return SpecOrigin(
+        uid=str(m.get("uid", "")), generation=generation if isinstance(generation, int) else 0
+    )
 
 
 def _forget_metrics(name: str) -> None:

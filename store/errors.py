@@ -70,6 +70,18 @@ class UnknownSubnet(PermanentError):
     reason = "UnknownSubnet"
 
 
+class HeldByPredecessor(PermanentError):
+    """The pod name's attachment belongs to another UID, and the caller has not
+    proven that pod gone (``AllocationRequest.replaces``)."""
+
+    reason = "HeldByPredecessor"
+
+    def __init__(self, message: str, *, holder: str) -> None:
+        super().__init__(message)
+        self.holder = holder
+        """The UID holding the attachment, to prove gone before asking again."""
+
+
 class RecordTooLarge(PermanentError):
     """One pod NIC's record would not fit in an etcd request (its routes, mostly)."""
 

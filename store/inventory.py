@@ -7,14 +7,18 @@ through ``store.leases.Ipam`` (which extends this class) and
 
 from __future__ import annotations
 
+import logging
+
 from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, SubnetName
 from store.core.keys import Keys
-from store.core.records import Attachment, Lease, decode_attachment, decode_lease
+from store.core.records import Attachment, Lease, RecordError, decode_attachment, decode_lease
 from store.core.subnetspec import SubnetSpec
 from store.core.usage import FamilyUsage, family_usage
 from store.errors import UnknownSubnet
 from store.etcd import EtcdClient
+
+log = logging.getLogger("nicpool.inventory")
 
 
 class Inventory:
@@ -27,9 +31,14 @@ class Inventory:
         return decode_attachment(kv.value) if kv else None
 
     def attachments(self, subnet: SubnetName | None = None) -> list[Attachment]:
-        found = [
-            decode_attachment(kv.value) for kv in self.client.iter_prefix(self.keys.attachments)
-        ]
+        """Every readable attachment (of ``subnet``); an unreadable record is logged
+        and left out, never failing the read (``nicpoolctl audit`` lists it)."""
+        found = []
+        for kv in self.client.iter_prefix(self.keys.attachments):
+            try:
+                found.append(decode_attachment(kv.value))
+            except RecordError as exc:
+                log.error("%s: %s; skipped (see nicpoolctl audit)", kv.key, exc)
         return [a for a in found if subnet is None or a.subnet == subnet]
 
     def leases(self, subnet: SubnetName) -> list[Lease]:

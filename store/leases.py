@@ -48,6 +48,7 @@ from store.errors import (
     PermanentError,
     PoolExhausted,
     SubnetExhausted,
+    TemporaryError,
     UnknownSubnet,
 )
 from store.etcd import EtcdClient
@@ -55,9 +56,27 @@ from store.guard import guarded_txn
 from store.inventory import Inventory
 from store.retry import retrying
 
-__all__ = ["UNFENCED", "AllocationRequest", "Fence", "Fencing", "Ipam", "Result", "Unfenced"]
+__all__ = [
+    "UNFENCED",
+    "AllocationRequest",
+    "Fence",
+    "Fencing",
+    "Ipam",
+    "PartialAllocation",
+    "Result",
+    "Unfenced",
+]
 
 Result = Attachment | PermanentError
+
+
+class PartialAllocation(TemporaryError):
+    """Some requests committed, then another subnet failed temporarily."""
+
+    def __init__(self, message: str, *, committed: list[Attachment]) -> None:
+        super().__init__(message)
+        self.committed = committed
+
 
 _STATE_REFUSALS = (
     AddressInUse,
@@ -113,7 +132,13 @@ class Ipam(Inventory):
     # -- allocation ----------------------------------------------------------
 
     def allocate(self, requests: Sequence[AllocationRequest], *, fence: Fencing) -> list[Result]:
-        """Attachments (or the permanent error refusing each), in request order."""
+        """Attachments (or the permanent error refusing each), in request order.
+
+        Requests of several subnets commit subnet by subnet. When one subnet
+        fails temporarily after another committed, :class:`PartialAllocation`
+        carries what did commit, so the caller can record it (and release or
+        finish it): nothing committed is ever lost to the caller.
+        """
         slots = [_Slot(request) for request in requests]
         by_subnet: dict[SubnetName, list[_Slot]] = defaultdict(list)
         for slot in slots:
@@ -130,8 +155,12 @@ class Ipam(Inventory):
                         state.turn.notify_all()
         for slot in slots:
             slot.done.wait()
-            if slot.error is not None:
-                raise slot.error
+        failed = next((slot.error for slot in slots if slot.error is not None), None)
+        if failed is not None:
+            committed = [slot.result for slot in slots if isinstance(slot.result, Attachment)]
+            if committed and isinstance(failed, TemporaryError):
+                raise PartialAllocation(str(failed), committed=committed) from failed
+            raise failed
         return [slot.result for slot in slots if slot.result is not None]
 
     @staticmethod
@@ -166,7 +195,10 @@ class Ipam(Inventory):
         except BaseException as exc:  # FencedOut, exhausted retries: every waiter learns it
             for slot in batch:
                 if not slot.done.is_set():
-                    slot.error = exc
+                    if isinstance(exc, PermanentError):
+                        slot.result = exc  # the subnet itself refuses (UnknownSubnet)
+                    else:
+                        slot.error = exc
                     slot.done.set()
             if not isinstance(exc, Exception):
                 raise
@@ -343,6 +375,8 @@ class Ipam(Inventory):
             return False
         if found.attachment.uid == request.uid:
             return False  # idempotent: the pod already has its attachment
+        if request.replaces != found.attachment.uid:
+            return False  # no proof the holder is gone: plan.add refuses it
         old = found.attachment
         state = _SubnetState()
         try:

@@ -19,7 +19,6 @@ addresses) > next free; MAC from ``mac_address`` (or the JSON ``mac``).
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from reconciler.core.errors import DuplicateProvider, FamilyMismatch, NadNotFoun
 from reconciler.core.ippools import IPPoolView, lookup_pool, pool_candidates
 from reconciler.core.nadconfig import NadNetwork, nad_provider
 from reconciler.core.networks import NetworkSelection, parse_pod_networks
-from reconciler.core.subnets import IPNetwork, SubnetView, choose_subnet
+from reconciler.core.subnets import SubnetView, choose_subnet
 from reconciler.core.workloads import STATEFULSET
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Route, WorkloadRef
@@ -260,14 +259,11 @@ def _check_in_subnet(addresses: tuple[str, ...], subnet: SubnetView, what: str) 
             f"Subnet {subnet.name} ({subnet.cidr_block}) needs one address per family "
             f"(IPv{'+IPv'.join(map(str, subnet.families))})"
         )
-    for address, cidr in zip(addresses, subnet.cidrs, strict=True):
-        if not _contains(cidr, address):
-            raise OutsideSubnet(f"{what}: {address} is outside Subnet {subnet.name} ({cidr})")
-
-
-def _contains(cidr: IPNetwork, address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return ip.version == cidr.version and int(ip) & int(cidr.netmask) == int(cidr.network_address)
+    for address, layout in zip(addresses, subnet.layouts, strict=True):
+        if not layout.contains(address):
+            raise OutsideSubnet(
+                f"{what}: {address} is outside Subnet {subnet.name} ({layout.cidr})"
+            )
 
 
 def _pool_for(

@@ -1,5 +1,11 @@
 """Kube-OVN Subnet objects as the controller sees them, and which one an attachment uses.
 
+One reading of a Subnet: :func:`store_spec_of` turns the object's ``spec``
+into the store's validated ``SubnetSpec`` (``store.core.subnetspec``), and
+the planning view is that spec. So planning never accepts a Subnet the store
+would refuse (a planned NIC on a Subnet the store cannot register used to
+commit the pod's other NICs and then fail, leaking them).
+
 Choice (DESIGN.md): ``<provider>.kubernetes.io/logical_switch`` names the
 Subnet and wins; otherwise the Subnet whose ``spec.provider`` equals the
 attachment's provider. Several Subnets with one provider is refused rather
@@ -8,65 +14,82 @@ than guessed at (Kube-OVN would take whichever its cache lists first).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core.errors import AmbiguousSubnet, InvalidSubnet, NoSubnetForProvider
+from store.core.addressing import FamilyLayout
 from store.core.identity import SubnetName
 from store.core.subnetspec import SubnetSpec, parse_subnet_spec
 from store.errors import InvalidSubnetSpec, UnknownSubnet
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
 
 @dataclass(frozen=True)
 class SubnetView:
-    """What planning needs from one Subnet object."""
+    """What planning needs from one Subnet object: the store's reading of it."""
 
-    name: SubnetName
-    provider: str
-    cidrs: tuple[IPNetwork, ...]
-    """One network per family, IPv4 first (as Kube-OVN's ``cidrBlock``)."""
-    cidr_block: str
-    gateway: str = ""
-    exclude_ips: tuple[str, ...] = ()
-    protocol: str = ""
+    spec: SubnetSpec
+
+    @property
+    def name(self) -> SubnetName:
+        return self.spec.name
+
+    @property
+    def provider(self) -> str:
+        return self.spec.provider
+
+    @property
+    def layouts(self) -> tuple[FamilyLayout, ...]:
+        """One per family, IPv4 first (as Kube-OVN's ``cidrBlock``)."""
+        return self.spec.layouts
 
     @property
     def families(self) -> tuple[int, ...]:
-        return tuple(c.version for c in self.cidrs)
+        return tuple(layout.family for layout in self.spec.layouts)
+
+    @property
+    def cidr_block(self) -> str:
+        return self.spec.cidr_block
+
+    @property
+    def gateway(self) -> str:
+        return ",".join(layout.gateway for layout in self.spec.layouts)
 
 
 def subnet_from_object(name: str, spec: Mapping[str, Any]) -> SubnetView:
     """A Subnet object's spec -> SubnetView, or InvalidSubnet (reported on the Subnet)."""
-    cidr_block = spec.get("cidrBlock")
-    if not isinstance(cidr_block, str) or not cidr_block.strip():
-        raise InvalidSubnet(f"Subnet {name}: spec.cidrBlock is required")
-    cidrs: list[IPNetwork] = []
-    for part in cidr_block.split(","):
-        try:
-            cidrs.append(ipaddress.ip_network(part.strip(), strict=False))
-        except ValueError as exc:
-            raise InvalidSubnet(f"Subnet {name}: {part.strip()!r} is not a CIDR") from exc
-    if len(cidrs) > 2 or len({c.version for c in cidrs}) != len(cidrs):
-        raise InvalidSubnet(f"Subnet {name}: cidrBlock must be one IPv4 and/or one IPv6 CIDR")
-    provider = spec.get("provider") or "ovn"
-    if not isinstance(provider, str):
-        raise InvalidSubnet(f"Subnet {name}: spec.provider must be a string")
+    try:
+        return SubnetView(store_spec_of(name, spec))
+    except InvalidSubnetSpec as exc:
+        raise InvalidSubnet(str(exc)) from exc
+
+
+def store_spec_of(name: str, spec: Mapping[str, Any]) -> SubnetSpec:
+    """A Subnet object's spec as the store registers it (raises InvalidSubnetSpec).
+
+    The one reading of a Subnet's fields, shared by planning, the
+    controller's registration and ``nicpoolctl rebuild``. Every field is
+    checked for its type here: a user's object may hold anything.
+    """
+    mtu = spec.get("mtu") or 0
+    if not isinstance(mtu, int) or isinstance(mtu, bool):
+        raise InvalidSubnetSpec(f"subnet {name}: mtu {mtu!r} is not an integer")
     excludes = spec.get("excludeIps") or []
     if not isinstance(excludes, list) or not all(isinstance(e, str) for e in excludes):
-        raise InvalidSubnet(f"Subnet {name}: spec.excludeIps must be a list of strings")
-    gateway = spec.get("gateway") or ""
-    return SubnetView(
-        name=SubnetName(name),
-        provider=provider.strip(),
-        cidrs=tuple(sorted(cidrs, key=lambda c: c.version)),
-        cidr_block=cidr_block.strip(),
-        gateway=str(gateway).strip(),
-        exclude_ips=tuple(excludes),
-        protocol=str(spec.get("protocol") or ""),
+        raise InvalidSubnetSpec(f"subnet {name}: excludeIps must be a list of strings")
+    texts = {key: spec.get(key) for key in ("cidrBlock", "provider", "gateway", "protocol")}
+    for key, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidSubnetSpec(f"subnet {name}: {key} must be a string, got {value!r}")
+    return parse_subnet_spec(
+        name,
+        cidr_block=(texts["cidrBlock"] or "").strip(),
+        provider=(texts["provider"] or "ovn").strip(),
+        gateway=texts["gateway"] or None,
+        exclude_ips=excludes,
+        protocol=texts["protocol"] or None,
+        mtu=mtu,
     )
 
 
@@ -80,7 +103,8 @@ def choose_subnet(
         found = subnets.get(SubnetName(logical_switch))
         if found is None:
             raise UnknownSubnet(
-                f"logical_switch names Subnet {logical_switch!r}, which does not exist"
+                f"logical_switch names Subnet {logical_switch!r}, which does not exist "
+                "or which nicpool refused (see the Subnet's events)"
             )
         return found
     tried: list[str] = []
@@ -95,27 +119,7 @@ def choose_subnet(
                 "give each provider one Subnet or name one with logical_switch"
             )
     raise NoSubnetForProvider(
-        f"no Subnet has spec.provider {' or '.join(repr(p) for p in tried)}; create one "
-        "or name a Subnet with the logical_switch annotation"
-    )
-
-
-def store_spec_of(name: str, spec: Mapping[str, Any]) -> SubnetSpec:
-    """A Subnet object's spec as the store registers it (raises InvalidSubnetSpec).
-
-    The one reading of a Subnet's fields for the store, shared by the
-    controller and ``nicpoolctl rebuild``.
-    """
-    mtu = spec.get("mtu") or 0
-    if not isinstance(mtu, int) or isinstance(mtu, bool):
-        raise InvalidSubnetSpec(f"subnet {name}: mtu {mtu!r} is not an integer")
-    excludes = spec.get("excludeIps") or []
-    return parse_subnet_spec(
-        name,
-        cidr_block=str(spec.get("cidrBlock", "")),
-        provider=str(spec.get("provider") or "ovn"),
-        gateway=spec.get("gateway") or None,
-        exclude_ips=excludes if isinstance(excludes, list) else str(excludes),
-        protocol=spec.get("protocol") or None,
-        mtu=mtu,
+        f"no usable Subnet has spec.provider {' or '.join(repr(p) for p in tried)}; create one "
+        "(or fix the one nicpool refused: see its events) or name a Subnet with the "
+        "logical_switch annotation"
     )

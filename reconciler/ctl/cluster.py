@@ -14,7 +14,15 @@ from typing import Any
 from reconciler.core.planning import PodView
 from reconciler.core.workloads import StatefulSetState
 from reconciler.kube.client import JSON, KubeClient
-from reconciler.kube.resources import IPS, NADS, PODS, REPLICASETS, STATEFULSETS, SUBNETS
+from reconciler.kube.resources import (
+    IPPOOLS,
+    IPS,
+    NADS,
+    PODS,
+    REPLICASETS,
+    STATEFULSETS,
+    SUBNETS,
+)
 from reconciler.objects import is_deleting, nad_config, pod_view, statefulset_state
 from store.core.identity import PodRef
 
@@ -31,6 +39,8 @@ class ClusterSnapshot:
     nads: dict[str, str | None] = field(default_factory=dict)
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Subnet objects' ``spec`` by name."""
+    ippools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """IPPool objects' ``spec`` by name (for ``ip_pool: <name>`` when rebuilding)."""
     namespace: str | None = None
     """When set, only this namespace's pods and IP objects were read (``--namespace``)."""
 
@@ -73,4 +83,5 @@ def read_cluster(
     if for_rebuild:
         snapshot.nads = {_key(nad): nad_config(nad) for nad in kube.list(NADS)[0]}
         snapshot.subnets = {_key(s): dict(s.get("spec") or {}) for s in kube.list(SUBNETS)[0]}
+        snapshot.ippools = {_key(p): dict(p.get("spec") or {}) for p in kube.list(IPPOOLS)[0]}
     return snapshot

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from reconciler.core import annotations as ann
+from reconciler.core.ippools import IPPoolView, ippool_from_object
 from reconciler.core.planning import NicPlan, World, plan_pod
-from reconciler.core.subnets import SubnetView, store_spec_of, subnet_from_object
+from reconciler.core.subnets import SubnetView, subnet_from_object
 from reconciler.ctl.cluster import ClusterSnapshot
 from store.core.identity import AttachmentRef, SubnetName
 from store.core.records import Attachment
@@ -80,11 +81,19 @@ def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
     views: dict[SubnetName, SubnetView] = {}
     for name, spec in sorted(cluster.subnets.items()):
         try:
-            views[SubnetName(name)] = subnet_from_object(name, spec)
-            plan.subnets.append(store_spec_of(name, spec))
+            view = subnet_from_object(name, spec)
         except PermanentError as exc:
             plan.skipped.append({"subnet": name, "reason": f"Subnet refused: {exc}"})
-    world = World(nads=cluster.nads, subnets=views)
+            continue
+        views[view.name] = view
+        plan.subnets.append(view.spec)
+    pools: dict[str, IPPoolView] = {}
+    for name, spec in sorted(cluster.ippools.items()):
+        try:
+            pools[name] = ippool_from_object(name, spec)
+        except PermanentError as exc:
+            plan.skipped.append({"ippool": name, "reason": f"IPPool refused: {exc}"})
+    world = World(nads=cluster.nads, subnets=views, ippools=pools)
     for ref, pod in sorted(cluster.pods.items()):
         allocated = _allocated(pod.annotations)
         if not allocated:

@@ -42,6 +42,7 @@ from store.core.subnetspec import SubnetSpec
 from store.errors import (
     AddressInUse,
     ExcludedAddress,
+    HeldByPredecessor,
     InvalidAddress,
     MacInUse,
     PermanentError,
@@ -138,6 +139,8 @@ class BatchPlan:
         """
         if existing is not None and existing.attachment.uid == request.uid:
             return existing.attachment
+        if existing is not None:
+            require_proof(request, existing.attachment)
         if existing is not None and existing.attachment.subnet != self.spec.name:
             raise ValueError(f"{request.ref}: release its attachment in another subnet first")
         size = estimated_bytes(request)
@@ -373,6 +376,16 @@ class BatchPlan:
 
     def _fence_revision(self) -> Revision:
         return self.fence.revision if isinstance(self.fence, Fence) else Revision(0)
+
+
+def require_proof(request: AllocationRequest, predecessor: Attachment) -> None:
+    """Refuse to replace or adopt another UID's attachment without proof it is gone."""
+    if predecessor.uid not in (request.uid, request.replaces):
+        raise HeldByPredecessor(
+            f"{request.ref} is held by pod uid {predecessor.uid}, not {request.uid}; "
+            "replaced only once that pod is known to be gone",
+            holder=predecessor.uid,
+        )
 
 
 def estimated_bytes(request: AllocationRequest) -> int:

@@ -41,6 +41,12 @@ class AllocationRequest:
     first ``pool`` candidate whose addresses are all free, then the next
     free address. ``adopt`` lets a StatefulSet pod recreated with a new UID
     take over the attachment its predecessor left (address retention).
+
+    An attachment left under this pod name by another UID (a predecessor) is
+    replaced or adopted only when ``replaces`` names that UID: the caller's
+    proof that the predecessor is gone (the apiserver shows the name held by
+    ``uid``). Without it the store refuses (``HeldByPredecessor``) rather than
+    take a live pod's addresses on the word of a stale cache.
     """
 
     ref: AttachmentRef
@@ -54,3 +60,4 @@ class AllocationRequest:
     default_route: bool = False
     workload: WorkloadRef | None = None
     adopt: bool = False
+    replaces: PodUID | None = None

@@ -194,3 +194,25 @@ def test_a_misconfigured_subnet_gets_an_event_on_the_subnet(
     got = wait_for("an Event on the Subnet", event)
     assert got.reason == "InvalidSubnetSpec" and got.involved_object.kind == "Subnet"  # type: ignore[attr-defined]
     assert "10.99.0.1" in got.message  # type: ignore[attr-defined]
+
+
+def test_a_subnet_the_store_refuses_is_never_planned(net: tuple[Cluster, str, str]) -> None:
+    """Issue 8 item 10: the planner read ``10.73.0.5/24`` leniently, the store refused
+    it; a pod on it and a good Subnet got its good NIC committed and leaked."""
+    cluster, ns, provider = net
+    good = {"type": "bridge", "ipam": {"type": "kube-ovn", "provider": f"good.{ns}"}}
+    hostbits = {"type": "bridge", "ipam": {"type": "kube-ovn", "provider": f"hostbits.{ns}"}}
+    cluster.create_nad(ns, "good", json.dumps(good))
+    cluster.create_nad(ns, "hostbits", json.dumps(hostbits))
+    cluster.create_subnet(f"{ns}-good", provider=f"good.{ns}", cidrBlock="10.74.0.0/24")
+    cluster.create_subnet(f"{ns}-hostbits", provider=f"hostbits.{ns}", cidrBlock="10.73.0.5/24")
+    cluster.create_pod(ns, "both", {NETWORKS: f"{ns}/good,{ns}/hostbits"})
+    assert "hostbits" in refused(cluster, ns, "both", provider, "NoSubnetForProvider")
+    assert cluster.ip_object(f"both.{ns}.good.{ns}") is None
+    wait_for(
+        "the good subnet registered and empty",
+        lambda: (
+            cluster.subnet(f"{ns}-good").get("status", {}).get("v4availableIPs")
+            and not cluster.subnet(f"{ns}-good")["status"]["v4usingIPs"]
+        ),
+    )

@@ -14,7 +14,13 @@ import pytest
 from store.core.identity import SubnetName
 from store.core.keys import Keys
 from store.core.usage import FamilyUsage
-from store.errors import AddressInUse, MacInUse, PoolExhausted, SubnetExhausted
+from store.errors import (
+    AddressInUse,
+    HeldByPredecessor,
+    MacInUse,
+    PoolExhausted,
+    SubnetExhausted,
+)
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from tests.store.helpers import (
@@ -247,7 +253,9 @@ def test_same_name_with_new_uid_replaces_and_frees_the_old_address(
 ) -> None:
     register(client, etcd_prefix, cidr_block="10.0.0.0/24")
     [old] = ipam.allocate([request("db-0", uid="old", mac="00:00:00:00:00:aa")], fence=UNFENCED)
-    [new] = ipam.allocate([request("db-0", uid="new")], fence=UNFENCED)
+    [refused] = ipam.allocate([request("db-0", uid="new")], fence=UNFENCED)
+    assert isinstance(refused, HeldByPredecessor) and refused.holder == "old"
+    [new] = ipam.allocate([request("db-0", uid="new", replaces="old")], fence=UNFENCED)
     assert attachment(new).uid == "new"
     assert attachment(new).ip_csv() != attachment(old).ip_csv()
     assert lease_addresses(client, etcd_prefix, "net1") == {attachment(new).ip_csv()}
@@ -263,7 +271,7 @@ def test_adopt_keeps_the_addresses_for_a_recreated_pod(
 ) -> None:
     register(client, etcd_prefix, cidr_block="10.0.0.0/24,fd00::/120")
     [old] = ipam.allocate([request("db-0", uid="old")], fence=UNFENCED)
-    [new] = ipam.allocate([request("db-0", uid="new", adopt=True)], fence=UNFENCED)
+    [new] = ipam.allocate([request("db-0", uid="new", adopt=True, replaces="old")], fence=UNFENCED)
     assert attachment(new).uid == "new"
     assert attachment(new).ips == attachment(old).ips
     assert attachment(new).mac == attachment(old).mac
@@ -374,7 +382,7 @@ def test_recreated_pod_moved_to_another_subnet_frees_its_old_address(
     register(client, etcd_prefix, "net2", cidr_block="10.1.0.0/24")
     ipam.allocate([request("db-0", uid="old")], fence=UNFENCED)
     # Same pod name, new uid, and its annotation now names net2.
-    [moved] = ipam.allocate([request("db-0", "net2", uid="new")], fence=UNFENCED)
+    [moved] = ipam.allocate([request("db-0", "net2", uid="new", replaces="old")], fence=UNFENCED)
     assert attachment(moved).subnet == "net2"
     assert lease_addresses(client, etcd_prefix, "net1") == set()
     assert bitmap_addresses(client, etcd_prefix, net1) == set()
@@ -387,7 +395,7 @@ def test_adopting_across_subnets_leaves_no_stray_lease(
     register(client, etcd_prefix, cidr_block="10.0.0.0/24")
     register(client, etcd_prefix, "net2", cidr_block="10.1.0.0/24")
     ipam.allocate([request("db-0", uid="old")], fence=UNFENCED)
-    ipam.allocate([request("db-0", "net2", uid="new", adopt=True)], fence=UNFENCED)
+    ipam.allocate([request("db-0", "net2", uid="new", adopt=True, replaces="old")], fence=UNFENCED)
     ipam.release(ref("db-0"), fence=UNFENCED)
     assert lease_addresses(client, etcd_prefix, "net1") == set()
     assert lease_addresses(client, etcd_prefix, "net2") == set()
@@ -424,7 +432,10 @@ def test_a_replacement_and_new_pods_in_one_call_do_not_collide(
     spec = register(client, etcd_prefix, cidr_block="10.0.0.0/29")  # .2 - .6
     ipam.allocate([request("db-0", uid="old"), request("x")], fence=UNFENCED)  # .2 .3
     got = ips(
-        ipam.allocate([request("y"), request("db-0", uid="new"), request("w")], fence=UNFENCED)
+        ipam.allocate(
+            [request("y"), request("db-0", uid="new", replaces="old"), request("w")],
+            fence=UNFENCED,
+        )
     )
     assert len(set(got)) == 3
     assert not {"10.0.0.2", "10.0.0.3"} & set(got)  # x keeps its; db-0's old one is reused last

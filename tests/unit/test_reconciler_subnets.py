@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from reconciler.core.errors import InvalidIPPool, InvalidSubnet
-from reconciler.core.ippools import IPPoolView, ippool_from_object, pool_candidates
+from reconciler.core.ippools import (
+    MAX_CANDIDATES,
+    IPPoolView,
+    ippool_from_object,
+    pool_candidates,
+)
 from reconciler.core.subnets import store_spec_of, subnet_from_object
 from store.errors import InvalidSubnetSpec
 
@@ -96,3 +101,46 @@ def test_a_subnet_object_becomes_the_store_spec() -> None:
         "172.17.0.0/16",
         ("172.17.0.0..172.17.0.10",),
     )
+
+
+def test_planning_refuses_a_subnet_the_store_would_refuse() -> None:
+    """Issue 8 item 10: one reading of a Subnet. The planner used to accept
+    ``10.0.0.5/24`` (stdlib, strict=False) that the store then refused, so a
+    pod's other NICs committed and leaked."""
+    with pytest.raises(InvalidSubnet, match="host bits"):
+        subnet_from_object("s", {"cidrBlock": "10.0.0.5/24"})
+    with pytest.raises(InvalidSubnet, match="gateway"):
+        subnet_from_object("s", {"cidrBlock": "10.0.0.0/24", "gateway": "10.9.9.9"})
+    with pytest.raises(InvalidSubnet, match="excludeIps"):
+        subnet_from_object("s", {"cidrBlock": "10.0.0.0/24", "excludeIps": ["10.9.0.0/24"]})
+
+
+@pytest.mark.timeout(30)  # guards against a hang, measures nothing
+@pytest.mark.parametrize(
+    "ips",
+    [
+        ["10.1.0.0/24", "fd01::/64"],
+        ["fd01::/64", "10.1.0.0/24"],
+        ["10.1.0.0..10.1.0.255", "fd01::..fd01::ffff:ffff:ffff:ffff"],
+        ["0.0.0.0/0", "::/0"],
+    ],
+)
+def test_a_dual_stack_pool_is_bounded_per_family_before_it_is_walked(ips: list[str]) -> None:
+    """Issue 8 item 6: the cap was applied after the family filter, so the IPv4
+    pass walked 2^64 IPv6 addresses and hung the worker forever."""
+    subnet = subnet_from_object("d", {"cidrBlock": "10.1.0.0/24,fd01::/64"})
+    found = pool_candidates(IPPoolView("p", "d", tuple(ips)), subnet)
+    assert len(found) == 256
+    assert found[0] == ("10.1.0.0", "fd01::")
+    assert all(pair[0].startswith("10.1.0.") and pair[1].startswith("fd01::") for pair in found)
+
+
+def test_an_ipv6_pool_larger_than_the_cap_stops_at_the_cap() -> None:
+    subnet = subnet_from_object("v6", {"cidrBlock": "fd01::/64"})
+    found = pool_candidates(IPPoolView("p", "v6", ("fd01::/64",)), subnet)
+    assert len(found) == MAX_CANDIDATES
+
+
+def test_an_ippool_object_with_a_bad_entry_is_refused_when_read() -> None:
+    with pytest.raises(InvalidIPPool, match="not an IP"):
+        ippool_from_object("p", {"subnet": "s", "ips": ["10.0.0.1", "10.0.0.x"]})

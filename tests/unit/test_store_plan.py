@@ -17,6 +17,7 @@ from store.core.subnetspec import parse_subnet_spec
 from store.errors import (
     AddressInUse,
     ExcludedAddress,
+    HeldByPredecessor,
     InvalidAddress,
     InvalidMac,
     MacInUse,
@@ -175,7 +176,7 @@ def test_adopting_keeps_addresses_and_mac_for_the_new_uid() -> None:
     old = predecessor()
     plan = plan_for()
     plan.chunks.source(4, for_write=True)(0).set(50)  # the stored bitmap has it
-    att = plan.add(request(uid="new", adopt=True), old, {})
+    att = plan.add(request(uid="new", adopt=True, replaces=PodUID("old")), old, {})
     compares, _ = plan.finish()
     assert (att.ip_csv(), att.mac, att.uid) == ("172.17.0.50", old.attachment.mac, "new")
     assert ModRevisionIs(KEYS.attachment(att.ref), Revision(42)) in compares
@@ -185,7 +186,9 @@ def test_replacing_a_predecessor_frees_its_address_in_the_same_transaction() -> 
     old = predecessor()
     plan = plan_for()
     plan.chunks.source(4, for_write=True)(0).set(50)
-    att = plan.add(request(uid="new"), old, {})
+    with pytest.raises(HeldByPredecessor):
+        plan.add(request(uid="new"), old, {})  # no proof the old pod is gone
+    att = plan.add(request(uid="new", replaces=PodUID("old")), old, {})
     _, ops = plan.finish()
     assert att.ip_csv() != "172.17.0.50"
     assert Delete(KEYS.lease(SubnetName("macvlan"), "172.17.0.50")) in ops
@@ -197,7 +200,7 @@ def test_a_replacement_never_shares_a_transaction() -> None:
     plan = plan_for()
     plan.add(request("other", "uo"), None, {})
     with pytest.raises(Deferred):
-        plan.add(request(uid="new"), predecessor(), {})
+        plan.add(request(uid="new", replaces=PodUID("old")), predecessor(), {})
 
 
 def test_release_clears_bits_and_deletes_records_guarded_by_revision() -> None:

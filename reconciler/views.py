@@ -1,0 +1,64 @@
+"""The cached objects planning reads, published as immutable snapshots.
+
+Informer threads change NADs, Subnets and IPPools while worker threads plan
+pods. Planning used to iterate the very dicts the informers mutated
+(``RuntimeError: dictionary changed size during iteration`` in
+``choose_subnet``). Now each change builds a new mapping (copy-on-write,
+under a lock for the writers) and publishes a new :class:`World` by
+replacing one reference; a planner takes :attr:`Views.world` once and reads
+a state that never changes under it. NAD, Subnet and IPPool events are rare,
+so copying a mapping per event costs nothing that matters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from types import MappingProxyType
+from typing import TypeVar
+
+from reconciler.core.ippools import IPPoolView
+from reconciler.core.planning import World
+from reconciler.core.subnets import SubnetView
+from store.core.identity import SubnetName
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _with(mapping: Mapping[K, V], key: K, value: V | None) -> Mapping[K, V]:
+    """A new read-only mapping: ``mapping`` with ``key`` set (or removed when None)."""
+    copy = dict(mapping)
+    if value is None:
+        copy.pop(key, None)
+    else:
+        copy[key] = value
+    return MappingProxyType(copy)
+
+
+class Views:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.world = World(
+            nads=MappingProxyType({}), subnets=MappingProxyType({}), ippools=MappingProxyType({})
+        )
+        """The current snapshot; replaced whole, never mutated."""
+
+    def set_nad(self, key: str, config: str | None, *, present: bool = True) -> None:
+        """A NAD's ``spec.config`` (None: an empty spec); ``present=False`` removes it."""
+        with self._lock:
+            nads = dict(self.world.nads)
+            if present:
+                nads[key] = config
+            else:
+                nads.pop(key, None)
+            self.world = replace(self.world, nads=MappingProxyType(nads))
+
+    def set_subnet(self, name: SubnetName, view: SubnetView | None) -> None:
+        with self._lock:
+            self.world = replace(self.world, subnets=_with(self.world.subnets, name, view))
+
+    def set_ippool(self, name: str, view: IPPoolView | None) -> None:
+        with self._lock:
+            self.world = replace(self.world, ippools=_with(self.world.ippools, name, view))

@@ -1,0 +1,120 @@
+"""A real ``Controller`` run inside the test process, against the real apiserver and etcd.
+
+Most controller-tier tests run ``nicpool-controller`` as a process, black
+box. A few defects live between the controller and its connections (a watch
+broken mid-stream, a pod watch that lags the apiserver), and the way to pin
+them on the real apiserver is to hand the controller a real ``KubeClient``
+whose watch the test can break or hold: :class:`UnreliableKube`. Everything
+else is the production code path: the same informers, workers, election and
+store.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ops.lab.controllers import wait_for
+from ops.lab.kube import ControlPlane
+from reconciler.controller import Controller
+from reconciler.kube.client import JSON, KubeClient
+from reconciler.kube.config import load_endpoint
+from reconciler.kube.errors import KubeUnavailable
+from reconciler.kube.resources import PODS, Resource
+from reconciler.runtime import Settings
+from store.config import EtcdSettings
+from store.etcd import EtcdClient, connect
+
+
+class UnreliableKube(KubeClient):
+    """The real client; the test can break the pod watch mid-stream or hold it.
+
+    ``break_pod_watch()``: the next pod event raises a connection error after
+    it is read (as a reset connection does), so the informer must resume.
+    ``hold_pod_watch()`` / ``release_pod_watch()``: pod events stop reaching
+    the controller (its cache lags the apiserver) until released.
+    """
+
+    def __init__(self, endpoint: Any) -> None:
+        super().__init__(endpoint)
+        self._break = threading.Event()
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self.pod_watch_breaks = 0
+
+    def break_pod_watch(self) -> None:
+        self._break.set()
+
+    def hold_pod_watch(self) -> None:
+        self._flowing.clear()
+
+    def release_pod_watch(self) -> None:
+        self._flowing.set()
+
+    def watch(
+        self, resource: Resource, resource_version: str, *, timeout_seconds: int = 300
+    ) -> Iterator[tuple[str, JSON]]:
+        if resource is PODS:
+            self._flowing.wait()  # held: as silent as a black-holed connection
+        events = super().watch(resource, resource_version, timeout_seconds=timeout_seconds)
+        for kind, obj in events:
+            if resource is PODS:
+                self._flowing.wait()
+                if self._break.is_set():
+                    self._break.clear()
+                    self.pod_watch_breaks += 1
+                    raise KubeUnavailable("watch pods: connection reset (injected by the test)")
+            yield kind, obj
+
+
+@dataclass
+class InProcessController:
+    controller: Controller
+    kube: UnreliableKube
+    etcd: EtcdClient
+    prefix: str
+    runner: threading.Thread | None = None
+    identity: str = field(default_factory=lambda: f"inproc-{uuid.uuid4().hex[:6]}")
+
+    @property
+    def rt(self) -> Any:
+        return self.controller.rt
+
+    def wait_leading(self) -> None:
+        wait_for(
+            f"{self.identity} to lead and be ready to allocate",
+            lambda: self.rt.leading and self.controller.ready_to_allocate.is_set(),
+            60,
+        )
+
+    def wait_index_loaded(self) -> None:
+        wait_for("the attachment index to load", lambda: self.rt.index.loaded, 60)
+
+    def stop(self) -> None:
+        self.controller.shutdown()
+        if self.runner is not None:
+            self.runner.join(30)
+        self.etcd.close()
+
+
+def start_controller(
+    plane: ControlPlane, *, prefix: str | None = None, **settings: Any
+) -> InProcessController:
+    """A leading in-process controller on ``plane`` with its own etcd prefix."""
+    assert plane.etcd is not None
+    kube = UnreliableKube(load_endpoint(str(plane.kubeconfig)))
+    etcd = connect(EtcdSettings(endpoints=(plane.etcd.endpoint,)))
+    prefix = prefix or f"/nicpool-inproc-{uuid.uuid4().hex[:8]}/v1/"
+    options: dict[str, Any] = {"workers": 4, "election_ttl": 3, **settings}
+    identity = f"inproc-{uuid.uuid4().hex[:6]}"
+    controller = Controller(
+        kube=kube, etcd=etcd, prefix=prefix, settings=Settings(identity=identity, **options)
+    )
+    handle = InProcessController(controller, kube, etcd, prefix, identity=identity)
+    controller.start()
+    handle.runner = controller.run_in_thread()
+    handle.wait_leading()
+    return handle

@@ -1,0 +1,130 @@
+"""The controller never stops working silently (issue 8, items 4 and 5).
+
+* A worker thread that died (an exception escaping its loop) used to stay
+  dead while ``/readyz`` stayed green; once every worker had died nothing
+  was allocated. Now every loop survives and ``/readyz`` reports a dead
+  thread or a stuck informer.
+* A takeover step that failed (a temporary etcd error, a page of large
+  records over gRPC's limit) used to kill the process, and then every later
+  leader too. Now it is retried, and a new leader never exits on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ops.lab.cluster import Cluster
+from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.kube import ControlPlane
+from store.config import EtcdSettings
+from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
+from store.core.records import Route
+from store.core.requests import UNFENCED, AllocationRequest
+from store.etcd import connect
+from store.leases import Ipam
+from tests.controller.inprocess import start_controller
+
+pytestmark = pytest.mark.controller
+
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+
+
+@pytest.fixture
+def network(control_plane: ControlPlane, kube_namespace: str) -> Iterator[tuple[Cluster, str, str]]:
+    cluster, ns = Cluster(control_plane.api_client()), kube_namespace
+    provider = f"net.{ns}"
+    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
+    cluster.create_nad(ns, "net", json.dumps(config))
+    cluster.create_subnet(f"{ns}-health", provider=provider, cidrBlock="10.92.0.0/24")
+    yield cluster, ns, provider
+    cluster.delete_cluster_object("subnets", f"{ns}-health")
+
+
+def test_workers_survive_any_exception_and_keep_allocating(
+    control_plane: ControlPlane, network: tuple[Cluster, str, str]
+) -> None:
+    cluster, ns, provider = network
+    handle = start_controller(control_plane, workers=2)
+    try:
+        real = handle.controller._process
+
+        def buggy(key: Any) -> None:
+            if "boom" in key[1]:
+                raise RuntimeError("a bug in the workflow")
+            real(key)
+
+        handle.controller._process = buggy  # type: ignore[method-assign]
+        for n in range(6):  # three times as many bugs as workers
+            cluster.create_pod(ns, f"boom-{n}", {NETWORKS: f"{ns}/net"})
+        cluster.create_pod(ns, "after", {NETWORKS: f"{ns}/net"})
+        cluster.allocated(ns, "after", provider)
+        assert handle.controller.ready(), handle.controller.problems()
+    finally:
+        handle.stop()
+
+
+def test_readyz_turns_false_while_an_informer_is_stuck(
+    control_plane: ControlPlane, network: tuple[Cluster, str, str]
+) -> None:
+    cluster, ns, provider = network
+    handle = start_controller(control_plane, watch_timeout=2)
+    try:
+        assert handle.controller.ready(), handle.controller.problems()
+        handle.kube.hold_pod_watch()  # the next pod watch hangs, as a black hole would
+        wait_for("readiness to turn false", lambda: not handle.controller.ready(), 60)
+        assert any("pods" in p for p in handle.controller.problems())
+        handle.kube.release_pod_watch()
+        wait_for("readiness to come back", handle.controller.ready, 60)
+        cluster.create_pod(ns, "still-served", {NETWORKS: f"{ns}/net"})
+        cluster.allocated(ns, "still-served", provider)
+    finally:
+        handle.stop()
+
+
+def test_a_takeover_over_records_larger_than_one_grpc_response_leads(
+    control_plane: ControlPlane, network: tuple[Cluster, str, str]
+) -> None:
+    """About 20 pods with large routes made one 1000-attachment page exceed gRPC's
+    4 MiB response limit: every replica crashed while loading its index."""
+    cluster, ns, provider = network
+    assert control_plane.etcd is not None
+    prefix = f"/nicpool-takeover-{uuid.uuid4().hex[:6]}/v1/"
+    first = ControllerProcess(control_plane.kubeconfig, control_plane.etcd.endpoint, prefix)
+    first.start().wait_leader()  # registers the Subnet, then goes away
+    wait_for("subnet registered", lambda: cluster.subnet(f"{ns}-health").get("status"))
+    first.stop()
+    client = connect(EtcdSettings(endpoints=(control_plane.etcd.endpoint,)))
+    routes = tuple(Route(dst=f"10.{n // 256}.{n % 256}.0/24", gw="10.92.0.1") for n in range(4700))
+    ipam = Ipam(client, prefix)
+    for n in range(25):  # ~210 KB each, ~5 MB in all
+        cluster.create_pod(ns, f"big-{n}", {})
+        uid = cluster.core.read_namespaced_pod(f"big-{n}", ns).metadata.uid
+        request = AllocationRequest(
+            ref=AttachmentRef(PodRef(ns, f"big-{n}"), Provider(provider)),
+            uid=PodUID(uid),
+            subnet=SubnetName(f"{ns}-health"),
+            interface="net1",
+            routes=routes,
+        )
+        ipam.allocate([request], fence=UNFENCED)
+    client.close()
+    second = ControllerProcess(
+        control_plane.kubeconfig, control_plane.etcd.endpoint, prefix, identity="second"
+    ).start()
+    try:
+        second.wait_leader()
+        cluster.create_pod(ns, "after-takeover", {NETWORKS: f"{ns}/net"})
+        cluster.allocated(ns, "after-takeover", provider)
+        loaded = wait_for(
+            "the index to load", lambda: re.search(r"(\d+) attachments indexed", second.log_tail())
+        )
+        assert int(loaded.group(1)) >= 25  # the 25 large ones (and the pod just allocated)
+        assert second.alive(), second.log_tail()
+    finally:
+        second.stop()

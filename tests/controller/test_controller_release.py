@@ -1,0 +1,90 @@
+"""Releases: who gets woken, and what a refused release leaves alone (issue 8, item 15).
+
+Real apiserver and etcd, the production controller in this process (so a
+refusal backoff of an hour can tell "woken by the release" from "retried by
+its backoff").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from ops.lab.cluster import Cluster
+from ops.lab.kube import ControlPlane
+from reconciler.podflow import release_unless_retained
+from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
+from store.core.requests import UNFENCED, AllocationRequest
+from store.leases import Ipam
+from tests.controller.inprocess import InProcessController, start_controller
+
+pytestmark = pytest.mark.controller
+
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+
+
+@pytest.fixture
+def small(
+    control_plane: ControlPlane, kube_namespace: str
+) -> Iterator[tuple[Cluster, str, str, InProcessController]]:
+    """A /29 subnet (five addresses: .2 .. .6) and a controller whose refusals wait an hour."""
+    cluster, ns = Cluster(control_plane.api_client()), kube_namespace
+    provider = f"net.{ns}"
+    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
+    cluster.create_nad(ns, "net", json.dumps(config))
+    cluster.create_subnet(f"{ns}-small", provider=provider, cidrBlock="10.95.0.0/29")
+    controller = start_controller(control_plane, refusal_base=3600.0)
+    try:
+        yield cluster, ns, provider, controller
+    finally:
+        controller.stop()
+        cluster.delete_cluster_object("subnets", f"{ns}-small")
+
+
+def test_a_pod_refused_for_want_of_addresses_is_woken_by_a_release(
+    small: tuple[Cluster, str, str, InProcessController],
+) -> None:
+    cluster, ns, provider, _ = small
+    for n in range(5):
+        cluster.create_pod(ns, f"p{n}", {NETWORKS: f"{ns}/net"})
+        cluster.allocated(ns, f"p{n}", provider)
+    cluster.create_pod(ns, "waiting", {NETWORKS: f"{ns}/net"})
+    cluster.wait_event(ns, "waiting", "SubnetExhausted")
+    freed = cluster.annotations(ns, "p2")[f"{provider}.kubernetes.io/ip_address"]
+    cluster.delete_pod(ns, "p2")
+    got = cluster.allocated(ns, "waiting", provider)  # long before its hour of backoff
+    assert got[f"{provider}.kubernetes.io/ip_address"] == freed
+
+
+def test_a_release_the_store_refuses_keeps_the_successors_records(
+    small: tuple[Cluster, str, str, InProcessController],
+) -> None:
+    """The index still holds the old pod's attachment; the store holds the new pod's.
+    Releasing the old one is refused by uid, and must not drop the successor's
+    index entry or delete the IP object the successor now owns."""
+    cluster, ns, provider, controller = small
+    cluster.create_pod(ns, "db", {NETWORKS: f"{ns}/net"})
+    cluster.allocated(ns, "db", provider)
+    controller.wait_index_loaded()
+    ref = AttachmentRef(PodRef(ns, "db"), Provider(provider))
+    stale = controller.rt.index.get(ref)
+    assert stale is not None
+    # A successor (uid "successor") took the NIC over, as another leader would.
+    [current] = Ipam(controller.etcd, controller.prefix).allocate(
+        [
+            AllocationRequest(
+                ref=ref,
+                uid=PodUID("successor"),
+                subnet=SubnetName(f"{ns}-small"),
+                interface="net1",
+                replaces=stale.uid,
+            )
+        ],
+        fence=UNFENCED,
+    )
+    assert not release_unless_retained(controller.rt, stale)
+    assert controller.rt.index.get(ref) == current
+    assert controller.rt.ipam.get(ref) == current
+    assert cluster.ip_object(f"db.{ns}.{provider}") is not None
