@@ -18,7 +18,9 @@ from store.core.records import Attachment
 
 
 def ip_name(ref: AttachmentRef) -> str:
-    return f"{ref.pod.name}.{ref.pod.namespace}.{ref.provider}"
+    """The IP object's name: ``<pod>.<namespace>.<provider>`` as Kube-OVN names an
+    attachment's IP (the one definition; nicpoolctl audit uses it too)."""
+    return f"{ref.pod.name}.{ref.pod.namespace}.{ref.qualified}"
 
 
 def ip_spec(att: Attachment) -> dict[str, Any]:

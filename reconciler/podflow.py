@@ -250,7 +250,7 @@ def _rendered(nics: tuple[NicPlan, ...], attachments: list[Attachment]) -> dict[
         wanted.update(
             ann.render(
                 by_ref[nic.ref],
-                provider=nic.ref.provider,
+                provider=nic.ref.qualified,
                 subnet_provider=nic.subnet_provider,
                 routes_given=nic.routes_given,
             )
@@ -265,7 +265,7 @@ def _roll_back(
 ) -> None:
     """Release what this run allocated for a pod another NIC of which was refused."""
     for att in attachments:
-        if current.get(ann.key(att.ref.provider, ann.ALLOCATED)) == "true":
+        if current.get(ann.key(att.ref.qualified, ann.ALLOCATED)) == "true":
             continue  # allocated and announced earlier: not ours to take back
         rt.ipam.release(att.ref, fence=rt.fence, uid=att.uid)
         rt.index.drop(att.ref)

@@ -44,12 +44,11 @@ class AddRequest:
     dns: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def candidates(self) -> tuple[AttachmentRef, ...]:
-        """Where the lease may be stored: the controller keys the NICs of a pod
-        that attaches one NAD twice as ``<provider>.<interface>``."""
+        """Where the lease may be stored: a pod that attaches one provider twice has
+        one lease per NIC, keyed by provider *and* interface; otherwise by provider."""
         if not self.if_name:
             return (self.ref,)
-        by_interface = Provider(f"{self.ref.provider}.{self.if_name}")
-        return (AttachmentRef(self.ref.pod, by_interface), self.ref)
+        return (AttachmentRef(self.ref.pod, self.ref.provider, self.if_name), self.ref)
 
 
 def _object(body: bytes) -> dict[str, Any]:

@@ -39,6 +39,7 @@ DEFAULT_INTERFACE = "eth0"
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _IFNAME_MAX = 15  # Linux IFNAMSIZ - 1
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,12 @@ def _check_names(namespace: str, name: str, error: type[Exception], key: str) ->
 
 
 def _check_interface(interface: str, error: type[Exception], key: str) -> None:
-    bad = not interface or len(interface) > _IFNAME_MAX or interface in {".", ".."}
-    if bad or any(ch in interface for ch in "/: \t\n"):
-        raise error(f"{key}: {interface!r} is not a valid interface name (1-15 chars, no '/', ':')")
+    """The kernel's rules for a link name (dev_valid_name), and nicpool's: only
+    letters, digits, ``-``, ``_`` and ``.`` (so ``@``, which keys a NIC in the
+    store, and anything a command line could misread never get through)."""
+    bad = not interface or len(interface.encode()) > _IFNAME_MAX or interface in {".", ".."}
+    if bad or not _IFNAME.match(interface):
+        raise error(
+            f"{key}: {interface!r} is not a valid interface name "
+            "(1-15 characters of letters, digits, '-', '_', '.')"
+        )

@@ -30,7 +30,7 @@ from reconciler.core.nadconfig import NadNetwork, nad_provider
 from reconciler.core.networks import NetworkSelection, parse_pod_networks
 from reconciler.core.subnets import SubnetView, choose_subnet
 from reconciler.core.workloads import STATEFULSET
-from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
+from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, SubnetName
 from store.core.records import Route, WorkloadRef
 from store.core.requests import AllocationRequest
 from store.errors import OutsideSubnet, PermanentError, PoolExhausted, UnknownSubnet
@@ -147,17 +147,24 @@ def _network(sel: NetworkSelection, world: World) -> NadNetwork | None:
 
 
 def _collisions(nics: list[NicPlan]) -> list[PermanentError]:
-    seen: dict[AttachmentRef, NicPlan] = {}
+    """Two NICs whose leases, or whose annotations, would share a key.
+
+    Annotations spell a NIC by its qualified provider, so NAD ``a`` attached
+    twice (``a.ns.net1``) and a NAD whose provider is literally ``a.ns.net1``
+    would write the same annotation keys: refused, not guessed at.
+    """
+    seen: dict[str, NicPlan] = {}
     errors: list[PermanentError] = []
     for nic in nics:
-        if nic.ref in seen:
+        name = nic.ref.qualified
+        if name in seen:
             errors.append(
                 DuplicateProvider(
-                    f"NADs {seen[nic.ref].nad} and {nic.nad} both use provider "
-                    f"{nic.ref.provider!r}; one pod cannot hold two leases under one provider"
+                    f"NADs {seen[name].nad} and {nic.nad} both use provider {name!r}; "
+                    "one pod cannot hold two leases or two sets of annotations under one name"
                 )
             )
-        seen[nic.ref] = nic
+        seen[name] = nic
     return errors
 
 
@@ -165,7 +172,8 @@ def _plan_nic(
     pod: PodView, sel: NetworkSelection, network: NadNetwork, repeated: bool, world: World
 ) -> NicPlan:
     base = network.provider
-    pkey = Provider(f"{base}.{sel.interface}") if repeated else base
+    ref = AttachmentRef(pod.ref, base, sel.interface if repeated else "")
+    pkey = ref.qualified
     values = _Values(pod.annotations, pkey, base)
     pool_request = values.pool()
     switch = values.logical_switch()
@@ -186,7 +194,7 @@ def _plan_nic(
         pool = _pool_for(pod, pool_request.entries, subnet, ann.key(pkey, ann.IP_POOL))
     routes, routes_given = values.routes()
     return NicPlan(
-        ref=AttachmentRef(pod.ref, pkey),
+        ref=ref,
         uid=pod.uid,
         subnet=subnet.name,
         subnet_provider=subnet.provider,

@@ -41,7 +41,7 @@ from reconciler.core import annotations as ann
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
 from reconciler.ctl.cluster import ClusterSnapshot
 from reconciler.ctl.snapshot import EtcdSnapshot
-from store.core.identity import AttachmentRef, Provider
+from reconciler.ipobjects import ip_name
 from store.core.records import Attachment
 
 Finding = dict[str, Any]
@@ -217,19 +217,20 @@ def _annotations(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Findi
             ann.MAC_ADDRESS: att.mac,
         }
         for suffix, store_value in wanted.items():
-            raw = annotations.get(ann.key(ref.provider, suffix))
+            raw = annotations.get(ann.key(ref.qualified, suffix))
             value = _normal(suffix, raw)
             if value != store_value:
                 yield {
                     "pod": str(ref.pod),
-                    "provider": ref.provider,
+                    "provider": ref.qualified,
                     "field": suffix,
                     "annotation": raw,
                     "store": store_value,
                 }
+    by_name = {(ref.pod, ref.qualified): att for ref, att in etcd.attachments.items()}
     for pod_ref, pod in sorted(cluster.pods.items()):
         for provider in _allocated_providers(pod.annotations):
-            found = etcd.attachments.get(AttachmentRef(pod_ref, Provider(provider)))
+            found = by_name.get((pod_ref, provider))
             if found is None or found.uid != pod.uid:
                 yield {
                     "pod": str(pod_ref),
@@ -259,7 +260,7 @@ def _orphans(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Finding]:
             continue
         yield {
             "pod": str(ref.pod),
-            "provider": ref.provider,
+            "provider": ref.qualified,
             "subnet": att.subnet,
             "ips": [leased.ip for leased in att.ips],
             "uid": att.uid,
@@ -278,15 +279,10 @@ def _retained(att: Attachment, cluster: ClusterSnapshot) -> bool:
     return retention_on_pod_deletion(workload, ordinal, state).keep
 
 
-def ip_object_name(ref: AttachmentRef) -> str:
-    """Kube-OVN's name for an attachment's IP object: ``<pod>.<namespace>.<provider>``."""
-    return f"{ref.pod.name}.{ref.pod.namespace}.{ref.provider}"
-
-
 def _ip_objects(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Finding]:
     names: set[str] = set()
     for ref, att in sorted(etcd.attachments.items()):
-        name = ip_object_name(ref)
+        name = ip_name(ref)
         names.add(name)
         pod = cluster.pods.get(ref.pod)
         obj = cluster.ip_objects.get(name)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from reconciler.ctl import render
-from reconciler.ctl.audit import ip_object_name
 from reconciler.ctl.context import EXIT_FINDINGS, EXIT_OK, Context, CtlError
+from reconciler.ipobjects import ip_name
 from reconciler.kube.resources import IPS, PODS
 from store.core.addressing import parse_ip
 from store.core.identity import PodRef, SubnetName
@@ -64,7 +64,10 @@ def leases(ctx: Context) -> int:
         for name in names
         for lease in ipam.leases(name)
         if (pod is None or lease.owner.pod == pod)
-        and (not ctx.args.provider or lease.owner.provider == ctx.args.provider)
+        and (
+            not ctx.args.provider
+            or ctx.args.provider in (lease.owner.provider, lease.owner.qualified)
+        )
     ]
     found.sort(key=lambda lease: (lease.subnet, _ip_order(lease.ip)))
     if ctx.args.json:
@@ -112,7 +115,7 @@ def lease_show(ctx: Context) -> int:
         ("ip", lease.ip),
         ("subnet", lease.subnet),
         ("pod", f"{lease.owner.pod} (uid {lease.uid})"),
-        ("provider", lease.owner.provider),
+        ("provider", lease.owner.qualified),
         ("interface", lease.interface),
         ("mac", lease.mac),
         ("state", lease.state),
@@ -150,7 +153,7 @@ def release(ctx: Context) -> int:
 
 
 def _delete_ip_object(ctx: Context, lease: Lease) -> None:
-    name = ip_object_name(lease.owner)
+    name = ip_name(lease.owner)
     try:
         if ctx.kube().delete(IPS, None, name):
             ctx.print(f"deleted IP object {name}")

@@ -102,12 +102,12 @@ def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
         for error in pod_plan.errors:
             plan.skipped.append({"pod": str(ref), "reason": f"{error.reason}: {error}"})
         for nic in pod_plan.nics:
-            if nic.ref.provider not in allocated:
+            if nic.ref.qualified not in allocated:
                 continue  # not allocated yet: the controller will do it
             if not nic.fixed_ips:
                 reason = "annotated as allocated but has no ip_address"
                 plan.skipped.append(
-                    {"pod": str(ref), "provider": nic.ref.provider, "reason": reason}
+                    {"pod": str(ref), "provider": nic.ref.qualified, "reason": reason}
                 )
                 continue
             plan.claims.append(nic)

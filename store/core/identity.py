@@ -41,10 +41,22 @@ class AttachmentRef:
 
     The agent looks a lease up by exactly this, from the CNI request's
     ``K8S_POD_NAMESPACE``, ``K8S_POD_NAME`` and the config's ``provider``.
+    ``interface`` is set only for a pod that attaches one provider more than
+    once (a NAD attached twice): each of those NICs has a lease of its own.
+    It is a separate field, never folded into the provider string, so a NIC
+    of provider ``a.ns`` on ``net1`` can never be confused with a NIC of a
+    provider literally named ``a.ns.net1``.
     """
 
     pod: PodRef
     provider: Provider
+    interface: str = ""
+
+    @property
+    def qualified(self) -> str:
+        """How annotations and IP object names spell this NIC's provider:
+        ``<provider>``, or ``<provider>.<interface>`` for a provider attached twice."""
+        return f"{self.provider}.{self.interface}" if self.interface else self.provider
 
     def __str__(self) -> str:
-        return f"{self.pod}@{self.provider}"
+        return f"{self.pod}@{self.qualified}"

@@ -11,6 +11,7 @@
     <prefix>subnets/<subnet>/leases/<ip>           Lease record per address
     <prefix>subnets/<subnet>/macs/<mac>            MAC index: the attachment key holding it
     <prefix>attachments/<ns>/<pod>/<provider>      Attachment record per pod NIC (owner index)
+    <prefix>attachments/<ns>/<pod>/<provider>@<if> ... of each NIC of a provider attached twice
 
 The version lives in the prefix, so a future format can be written beside
 the old one and migrated. Chunk numbers are zero-padded hex so a prefix scan
@@ -81,12 +82,15 @@ class Keys:
         return f"{self.prefix}attachments/"
 
     def attachment(self, ref: AttachmentRef) -> str:
-        return f"{self.attachments}{ref.pod.namespace}/{ref.pod.name}/{ref.provider}"
+        # "@" appears in no provider, pod name or interface name nicpool accepts.
+        nic = f"{ref.provider}@{ref.interface}" if ref.interface else ref.provider
+        return f"{self.attachments}{ref.pod.namespace}/{ref.pod.name}/{nic}"
 
     def attachment_ref(self, key: str) -> AttachmentRef:
         """Inverse of :meth:`attachment`."""
-        namespace, name, provider = key[len(self.attachments) :].split("/", 2)
-        return AttachmentRef(PodRef(namespace, name), Provider(provider))
+        namespace, name, nic = key[len(self.attachments) :].split("/", 2)
+        provider, _, interface = nic.partition("@")
+        return AttachmentRef(PodRef(namespace, name), Provider(provider), interface)
 
     def pod_attachments(self, pod: PodRef) -> str:
         return f"{self.attachments}{pod.namespace}/{pod.name}/"

@@ -124,6 +124,8 @@ def encode_attachment(att: Attachment) -> bytes:
         "created": att.created,
         "fence": att.fence,
     }
+    if att.ref.interface:
+        doc["nic"] = att.ref.interface  # only for a provider attached twice
     return _dumps(doc)
 
 
@@ -133,7 +135,11 @@ def decode_attachment(raw: bytes) -> Attachment:
         pod = doc["pod"]
         workload = doc.get("workload")
         return Attachment(
-            ref=AttachmentRef(PodRef(pod["namespace"], pod["name"]), Provider(doc["provider"])),
+            ref=AttachmentRef(
+                PodRef(pod["namespace"], pod["name"]),
+                Provider(doc["provider"]),
+                str(doc.get("nic", "")),
+            ),
             uid=PodUID(pod["uid"]),
             subnet=SubnetName(doc["subnet"]),
             interface=doc["interface"],
@@ -177,6 +183,7 @@ def encode_lease(lease: Lease) -> bytes:
             "namespace": lease.owner.pod.namespace,
             "name": lease.owner.pod.name,
             "provider": lease.owner.provider,
+            **({"nic": lease.owner.interface} if lease.owner.interface else {}),
         },
         "uid": lease.uid,
         "mac": lease.mac,
@@ -198,7 +205,9 @@ def decode_lease(raw: bytes) -> Lease:
             subnet=SubnetName(doc["subnet"]),
             ip=doc["ip"],
             owner=AttachmentRef(
-                PodRef(owner["namespace"], owner["name"]), Provider(owner["provider"])
+                PodRef(owner["namespace"], owner["name"]),
+                Provider(owner["provider"]),
+                str(owner.get("nic", "")),
             ),
             uid=PodUID(doc["uid"]),
             mac=Mac(doc["mac"]),

@@ -177,10 +177,14 @@ def test_health_follows_the_last_etcd_call() -> None:
 
 
 def test_a_nic_of_a_nad_attached_twice_is_found_under_its_interface_key() -> None:
-    """The controller keys such NICs ``<provider>.<interface>``; the plugin sends the NAD's."""
-    second = AttachmentRef(REF.pod, Provider(f"{REF.provider}.net2"))
+    """The controller keys such NICs by provider and interface; the plugin sends the NAD's
+    provider and the interface. Never ``<provider>.<interface>`` as one string: a provider
+    can literally be named that (issue 8 item 15)."""
+    second = AttachmentRef(REF.pod, REF.provider, "net2")
     stored = Attachment(**{**ATT.__dict__, "ref": second, "interface": "net2"})
     answer = AgentService(source=MemorySource(stored), lease_wait=3).add(request(if_name="net2"))
     assert answer.status == 200
     assert request(if_name="net2").candidates() == (second, REF)
     assert request(if_name="").candidates() == (REF,)
+    literal = AttachmentRef(REF.pod, Provider(f"{REF.provider}.net2"))
+    assert literal not in request(if_name="net2").candidates()

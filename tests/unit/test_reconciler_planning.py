@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
+from reconciler.core.errors import DuplicateProvider
 from reconciler.core.ippools import IPPoolView
 from reconciler.core.planning import PodView, World, plan_pod
 from reconciler.core.subnets import SubnetView, subnet_from_object
@@ -244,10 +246,38 @@ def test_same_nad_twice_gets_one_provider_key_per_interface() -> None:
         WORLD,
     )
     assert plan.ok
-    assert [(n.ref.provider, n.subnet, n.fixed_ips) for n in plan.nics] == [
+    assert [(n.ref.qualified, n.subnet, n.fixed_ips) for n in plan.nics] == [
         ("macvlan.default.m1", "macvlan", ()),
         ("macvlan.default.m2", "macvlan", ("172.17.0.77",)),
     ]
+    assert [(n.ref.provider, n.ref.interface) for n in plan.nics] == [
+        ("macvlan.default", "m1"),
+        ("macvlan.default", "m2"),
+    ]
+
+
+def test_a_provider_literally_named_like_a_twice_attached_nic_is_refused() -> None:
+    """Issue 8 item 15: ``macvlan.default`` on ``m1`` and a provider literally named
+    ``macvlan.default.m1`` would write the same annotations: refused, not mixed."""
+    literal = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": "macvlan.default.m1"}}
+    lookalike = subnet("lookalike", "macvlan.default.m1", "10.50.0.0/24")
+    world = replace(
+        WORLD,
+        nads={**WORLD.nads, "default/lookalike": json.dumps(literal)},
+        subnets={**WORLD.subnets, lookalike.name: lookalike},
+    )
+    plan = plan_pod(
+        pod(
+            {
+                "k8s.v1.cni.cncf.io/networks": (
+                    "default/macvlan@m1,default/macvlan@m2,default/lookalike@m3"
+                ),
+            }
+        ),
+        world,
+    )
+    assert not plan.ok
+    assert any(isinstance(e, DuplicateProvider) for e in plan.errors)
 
 
 def test_nads_without_kube_ovn_are_ignored_not_refused() -> None:
