@@ -31,19 +31,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from reconciler import metrics
-from reconciler.core.ippools import ippool_from_object
 from reconciler.events import EventRecorder
 from reconciler.gcsweep import GarbageCollector
+from reconciler.handlers import Handlers, announced
 from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer, object_key
-from reconciler.kube.resources import IPPOOLS, IPS, NADS, PODS, STATEFULSETS, SUBNETS
-from reconciler.objects import annotations_of, meta, nad_config, pod_uid
-from reconciler.podflow import require_index, retry_refused, sync_pod
+from reconciler.kube.resources import IPS, PODS, SUBNETS
+from reconciler.objects import meta
 from reconciler.runtime import WATCHED, Key, Runtime, Settings
-from reconciler.subnetsync import refresh_view, sync_subnet, update_status
+from reconciler.subnetsync import sync_subnet, update_status
+from reconciler.workers import work
 from reconciler.workqueue import WorkQueue
 from store.election import Election
-from store.errors import FencedOut, PermanentError, TemporaryError
+from store.errors import FencedOut, TemporaryError
 from store.etcd import EtcdClient
 from store.leases import Ipam
 from store.subnets import Subnets
@@ -77,13 +77,7 @@ class Controller:
             informers={},
             queue=queue,
         )
-        handlers = {
-            PODS.plural: self._on_pod,
-            NADS.plural: self._on_nad,
-            SUBNETS.plural: self._on_subnet,
-            IPPOOLS.plural: self._on_ippool,
-            STATEFULSETS.plural: self._on_statefulset,
-        }
+        handlers = Handlers(self.rt).by_resource()
         for resource in WATCHED:
             self.rt.informers[resource.plural] = Informer(
                 kube,
@@ -136,7 +130,9 @@ class Controller:
                 informer.start()
         threading.Thread(target=self._start_ip_informer, name="ips-later", daemon=True).start()
         for n in range(self.rt.settings.workers):
-            worker = threading.Thread(target=self._worker, name=f"worker-{n}", daemon=True)
+            worker = threading.Thread(
+                target=work, args=(self.rt, self.stop, self._lost), name=f"worker-{n}", daemon=True
+            )
             worker.start()
             self._threads.append(worker)
 
@@ -253,7 +249,7 @@ class Controller:
             )
         pods = rt.informer(PODS).items()
         for pod in pods:
-            if not _announced(pod):
+            if not announced(pod):
                 rt.queue.add(("pod", object_key(pod)), front=True)
         self.ready_to_allocate.set()
         log.info(
@@ -317,146 +313,3 @@ class Controller:
             raise
         except Exception as exc:  # a periodic task never ends the term
             log.warning("periodic task failed: %s", exc)
-
-    # -- informer callbacks (quick: update views, enqueue) -------------------
-
-    def _on_pod(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        rt = self.rt
-        if new is not None:
-            uid = pod_uid(new)
-            rt.first_seen.setdefault(uid, time.monotonic())
-            if old is not None and pod_uid(old) != uid:
-                self._tombstone(old)
-            if old is None or annotations_of(old) != annotations_of(new):
-                self._enqueue(("pod", object_key(new)), front=not _announced(new))
-            return
-        if old is not None:
-            self._tombstone(old)
-
-    def _tombstone(self, pod: dict[str, Any]) -> None:
-        """The pod with this UID is gone (the informer reports only that UID)."""
-        rt = self.rt
-        rt.first_seen.pop(pod_uid(pod), None)
-        current = rt.informer(PODS).get(object_key(pod))
-        if current is None:
-            rt.refused.discard(object_key(pod))
-        if rt.leading:
-            key = object_key(pod)
-            rt.tombstones.setdefault(key, []).append(pod)
-            rt.queue.add(("pod", key))
-
-    def _on_nad(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        obj = new or old
-        assert obj is not None
-        if new is None:
-            self.rt.views.set_nad(object_key(obj), None, present=False)
-        else:
-            self.rt.views.set_nad(object_key(new), nad_config(new))
-        self._retry_refused()
-
-    def _on_subnet(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        obj = new or old
-        assert obj is not None
-        name = str(meta(obj).get("name"))
-        refresh_view(self.rt, name, new)
-        if old is None or new is None or old.get("spec") != new.get("spec"):
-            self._enqueue(("subnet", name))
-            self._retry_refused()
-
-    def _on_ippool(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        obj = new or old
-        assert obj is not None
-        name = str(meta(obj).get("name"))
-        try:
-            view = None if new is None else ippool_from_object(name, new.get("spec") or {})
-        except PermanentError:
-            view = None
-        self.rt.views.set_ippool(name, view)
-        self._retry_refused()
-
-    def _on_statefulset(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        if old is None:
-            return
-        shrunk = new is None or (new.get("spec") or {}).get("replicas", 1) < (
-            old.get("spec") or {}
-        ).get("replicas", 1)
-        if shrunk or new is None or meta(new).get("uid") != meta(old).get("uid"):
-            self._enqueue(("sts", object_key(old)))
-
-    def _enqueue(self, key: Key, *, front: bool = False) -> None:
-        if self.rt.leading:
-            self.rt.queue.add(key, front=front)
-
-    def _retry_refused(self) -> None:
-        retry_refused(self.rt)
-
-    # -- workers -------------------------------------------------------------
-
-    def _worker(self) -> None:
-        """Process keys until stopped; nothing a key does can end this loop."""
-        queue = self.rt.queue
-        while not self.stop.is_set():
-            try:
-                key = queue.get(timeout=1.0)
-                if key is None:
-                    continue
-                try:
-                    if self.rt.leading:
-                        self._process(key)
-                finally:
-                    queue.done(key)
-            except Exception:
-                metrics.WORKER_ERRORS.inc()
-                log.exception("worker survived an unexpected failure")
-
-    def _process(self, key: Key) -> None:
-        rt, (kind, name) = self.rt, key
-        try:
-            if kind == "pod":
-                ok = sync_pod(rt, name)
-            elif kind == "subnet":
-                ok = sync_subnet(rt, name)
-            else:
-                ok = self._settle_statefulset(name)
-        except FencedOut:
-            log.error("fenced out while processing %s; stopping at once", key)
-            self._lost()
-            return
-        except TemporaryError as exc:
-            metrics.SYNC_RETRIES.labels(exc.reason).inc()
-            delay = rt.queue.backoff(key, base=rt.settings.retry_base, cap=30.0)
-            log.info("%s %s: %s; retrying in %.2f s", kind, name, exc, delay)
-            return
-        except PermanentError as exc:
-            delay = rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
-            log.warning("%s %s: %s (%s); retrying in %.0f s", kind, name, exc, exc.reason, delay)
-            return
-        except Exception:
-            metrics.WORKER_ERRORS.inc()
-            log.exception("%s %s: unexpected failure", kind, name)
-            rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
-            return
-        if ok:
-            rt.queue.forget(key)
-        else:
-            rt.queue.backoff(key, base=rt.settings.refusal_base, cap=300.0)
-
-    def _settle_statefulset(self, key: str) -> bool:
-        """A StatefulSet shrank or went away: release addresses it no longer keeps."""
-        require_index(self.rt)
-        namespace, name = key.split("/", 1)
-        pods = self.rt.informer(PODS)
-        for att in self.rt.index.all():
-            workload = att.workload
-            if workload is None or workload.kind != "StatefulSet" or workload.name != name:
-                continue
-            if att.ref.pod.namespace != namespace:
-                continue
-            if pods.get(str(att.ref.pod)) is None:
-                self.rt.queue.add(("pod", str(att.ref.pod)))
-        return True
-
-
-def _announced(pod: dict[str, Any]) -> bool:
-    """True when the pod already carries an ``allocated`` annotation (work done before)."""
-    return any(k.endswith(".kubernetes.io/allocated") for k in annotations_of(pod))

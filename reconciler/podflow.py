@@ -26,7 +26,7 @@ from reconciler import metrics
 from reconciler.core import annotations as ann
 from reconciler.core.errors import NAD_REFUSALS
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
-from reconciler.core.workloads import retention_on_pod_deletion, statefulset_ordinal
+from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
 from reconciler.events import Involved
 from reconciler.ipobjects import delete_ip_object, ensure_ip_object, forget_ip_object, ip_name
 from reconciler.kube.resources import IPS, PODS, REPLICASETS, STATEFULSETS
@@ -44,8 +44,8 @@ from reconciler.runtime import Runtime
 from store.core.identity import PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
-from store.errors import HeldByPredecessor, PermanentError, TemporaryError
-from store.leases import PartialAllocation, Result
+from store.errors import HeldByPredecessor, PartialAllocation, PermanentError, TemporaryError
+from store.leases import Result
 from store.retry import retrying
 
 log = logging.getLogger("nicpool.pods")
@@ -341,4 +341,19 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
         retry_refused(rt)  # a pod refused for want of an address may fit now
     forget_ip_object(rt.ip_written, att.ref)
     delete_ip_object(rt.kube, att.ref)
+    return True
+
+
+def settle_statefulset(rt: Runtime, key: str) -> bool:
+    """A StatefulSet (``ns/name``) shrank or went away: revisit its pods that are gone,
+    so the addresses it no longer keeps are released."""
+    require_index(rt)
+    namespace, name = key.split("/", 1)
+    pods = rt.informer(PODS)
+    for att in rt.index.all():
+        workload = att.workload
+        if workload is None or workload.kind != STATEFULSET or workload.name != name:
+            continue
+        if att.ref.pod.namespace == namespace and pods.get(str(att.ref.pod)) is None:
+            rt.queue.add(("pod", str(att.ref.pod)))
     return True

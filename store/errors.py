@@ -16,7 +16,12 @@ translated into these in ``store.etcd`` alone.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from store.core.ops import KeyValue
+
+if TYPE_CHECKING:
+    from store.core.records import Attachment
 
 
 class NicpoolError(Exception):
@@ -116,6 +121,17 @@ class Conflict(TemporaryError):
         self.observed: dict[str, KeyValue | None] = observed or {}
 
 
+class PartialAllocation(TemporaryError):
+    """Some requests of one ``Ipam.allocate`` call committed, then another subnet
+    failed temporarily: ``committed`` holds what did, so the caller loses nothing."""
+
+    reason = "PartialAllocation"
+
+    def __init__(self, message: str, *, committed: list[Attachment]) -> None:
+        super().__init__(message)
+        self.committed = committed
+
+
 class Unavailable(TemporaryError):
     reason = "EtcdUnavailable"
 
@@ -136,3 +152,15 @@ class FencedOut(NicpoolError):
     """The fencing revision no longer matches the leader key: stop, do not retry."""
 
     reason = "FencedOut"
+
+
+STATE_REFUSALS: tuple[type[PermanentError], ...] = (
+    AddressInUse,
+    ExcludedAddress,
+    InvalidAddress,
+    OutsideSubnet,
+    PoolExhausted,
+    SubnetExhausted,
+)
+"""Refusals that depend on the bitmaps and spec a plan read, which may come from
+the leader's cache: ``store.leases`` confirms each against etcd before returning it."""

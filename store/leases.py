@@ -31,23 +31,17 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
 from store.core.ops import MAX_TXN_OPS, Compare, CreateRevisionIs, Get, KeyValue, Op
-from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks, release_ops
-from store.core.records import Attachment, decode_attachment, decode_lease
+from store.core.plan import BatchPlan, Deferred, Existing, release_ops
+from store.core.records import Attachment, decode_attachment
 from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
-from store.core.subnetspec import SubnetSpec
 from store.errors import (
-    AddressInUse,
+    STATE_REFUSALS,
     Conflict,
-    ExcludedAddress,
     FencedOut,
-    InvalidAddress,
-    OutsideSubnet,
+    PartialAllocation,
     PermanentError,
-    PoolExhausted,
-    SubnetExhausted,
     TemporaryError,
     UnknownSubnet,
 )
@@ -55,6 +49,7 @@ from store.etcd import EtcdClient
 from store.guard import guarded_txn
 from store.inventory import Inventory
 from store.retry import retrying
+from store.subnetcache import PlanSource, SubnetCache
 
 __all__ = [
     "UNFENCED",
@@ -62,32 +57,11 @@ __all__ = [
     "Fence",
     "Fencing",
     "Ipam",
-    "PartialAllocation",
     "Result",
     "Unfenced",
 ]
 
 Result = Attachment | PermanentError
-
-
-class PartialAllocation(TemporaryError):
-    """Some requests committed, then another subnet failed temporarily."""
-
-    def __init__(self, message: str, *, committed: list[Attachment]) -> None:
-        super().__init__(message)
-        self.committed = committed
-
-
-_STATE_REFUSALS = (
-    AddressInUse,
-    ExcludedAddress,
-    InvalidAddress,
-    OutsideSubnet,
-    PoolExhausted,
-    SubnetExhausted,
-)
-"""Refusals that depend on the bitmaps and spec the plan read, which may come
-from the cache: each is confirmed against etcd once before it is returned."""
 
 
 @dataclass
@@ -107,9 +81,7 @@ class _SubnetState:
     """Guards ``pending`` and ``committing``; notified whenever a commit ends."""
     committing: bool = False
     pending: list[_Slot] = field(default_factory=list)
-    spec: tuple[SubnetSpec, Revision] | None = None
-    chunks: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
-    cursors: dict[int, int] | None = None
+    cache: SubnetCache = field(default_factory=SubnetCache)
 
 
 class Ipam(Inventory):
@@ -124,8 +96,7 @@ class Ipam(Inventory):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(client, prefix)
-        self._rng = rng or random.Random()
-        self._clock = clock
+        self._plans = PlanSource(client, self.keys, rng=rng or random.Random(), clock=clock)
         self._states: dict[SubnetName, _SubnetState] = defaultdict(_SubnetState)
         self._states_lock = threading.Lock()
 
@@ -244,13 +215,13 @@ class Ipam(Inventory):
                 and (key := self.keys.attachment(slot.request.ref)) not in known
             ]
             stale = not confirmed and any(
-                isinstance(result, _STATE_REFUSALS) for _, result in planned
+                isinstance(result, STATE_REFUSALS) for _, result in planned
             )
             if unverified or stale:
                 # Never refuse on the cache's say alone: another writer
                 # (nicpoolctl, an earlier leader) may have freed the address.
                 if stale:
-                    self._forget(state)
+                    state.cache.forget()
                     confirmed = True
                 known.update(self._read(unverified))
                 slots = [slot for slot, _ in planned] + deferred + slots
@@ -277,9 +248,7 @@ class Ipam(Inventory):
             c.key for c in compares if isinstance(c, CreateRevisionIs) and c.revision == 0
         ]
         revision = self._txn(state, compares, ops, fence, probes=assumed_absent)
-        for key in plan.chunks.dirty:
-            state.chunks[key] = (plan.chunks.touched[key][0], revision)
-        state.cursors = dict(plan.cursors)
+        state.cache.remember(plan, revision)
         return revision
 
     def _txn(
@@ -295,35 +264,8 @@ class Ipam(Inventory):
         try:
             return guarded_txn(self.client, compares, ops, fence, probes=probes)
         except (Conflict, FencedOut):
-            self._forget(state)
+            state.cache.forget()
             raise
-
-    def _new_plan(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> BatchPlan:
-        spec, spec_revision = self._spec(subnet, state)
-        if state.cursors is None:
-            state.cursors = self._read_cursors(spec)
-
-        def load(family: int, index: int) -> tuple[Chunk, Revision]:
-            cached = state.chunks.get((family, index))
-            if cached is not None:
-                return cached
-            kv, _ = self.client.get(self.keys.chunk(subnet, family, index))  # type: ignore[arg-type]
-            chunk = Chunk.decode(index, kv.value if kv else None)
-            loaded = (chunk, kv.mod_revision if kv else Revision(0))
-            state.chunks[(family, index)] = loaded
-            return loaded
-
-        return BatchPlan(
-            spec=spec,
-            spec_revision=spec_revision,
-            keys=self.keys,
-            chunks=WorkingChunks(load),
-            cursors=dict(state.cursors),
-            fence=fence,
-            now=self._clock(),
-            rng=self._rng,
-            holder_of=self._holder_of_factory(subnet),
-        )
 
     def _prepare(
         self, slots: list[_Slot], known: dict[str, KeyValue | None], fence: Fencing
@@ -388,7 +330,7 @@ class Ipam(Inventory):
             plan.release(old, found.mod_revision)
             compares, ops = plan.finish()
             guarded_txn(self.client, compares, ops, fence)
-        self._forget(self._state(old.subnet))
+        self._state(old.subnet).cache.forget()
         return True
 
     # -- release ----------------------------------------------------------
@@ -437,12 +379,12 @@ class Ipam(Inventory):
             states = list(self._states.values())
         for state in states:
             with state.lock:
-                self._forget(state)
+                state.cache.forget()
 
     def cached_subnets(self) -> set[SubnetName]:
         """Subnets whose spec or bitmap chunks are cached (for tests and debugging)."""
         with self._states_lock:
-            return {name for name, st in self._states.items() if st.spec or st.chunks}
+            return {name for name, st in self._states.items() if st.cache.holds_anything()}
 
     # -- helpers --------------------------------------------------------------
 
@@ -450,29 +392,5 @@ class Ipam(Inventory):
         with self._states_lock:
             return self._states[subnet]
 
-    def _forget(self, state: _SubnetState) -> None:
-        state.spec = None
-        state.chunks.clear()
-        state.cursors = None
-
-    def _spec(self, subnet: SubnetName, state: _SubnetState) -> tuple[SubnetSpec, Revision]:
-        if state.spec is None:
-            kv, _ = self.client.get(self.keys.spec(subnet))
-            if kv is None:
-                raise UnknownSubnet(f"subnet {subnet} is not registered in the store")
-            state.spec = (SubnetSpec.from_json(kv.value), kv.mod_revision)
-        return state.spec
-
-    def _read_cursors(self, spec: SubnetSpec) -> dict[int, int]:
-        cursors: dict[int, int] = {}
-        for layout in spec.layouts:
-            kv, _ = self.client.get(self.keys.cursor(spec.name, layout.family))
-            cursors[layout.family] = int(kv.value) if kv else -1
-        return cursors
-
-    def _holder_of_factory(self, subnet: SubnetName) -> Callable[[str], AttachmentRef | None]:
-        def holder_of(ip: str) -> AttachmentRef | None:
-            kv, _ = self.client.get(self.keys.lease(subnet, ip))
-            return None if kv is None else decode_lease(kv.value).owner
-
-        return holder_of
+    def _new_plan(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> BatchPlan:
+        return self._plans.plan(subnet, state.cache, fence)

@@ -17,7 +17,10 @@ set, they are ranges beside the bitmap (see ``store.core.ranges``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from store.core.identity import Revision
 
 CHUNK_BYTES = 512
 CHUNK_BITS = CHUNK_BYTES * 8
@@ -102,3 +105,28 @@ class Chunk:
             return 0
         value = int.from_bytes(self.bits, "little") >> lo
         return (value & ((1 << (hi - lo + 1)) - 1)).bit_count()
+
+
+ChunkLoader = Callable[[int, int], tuple[Chunk, Revision]]
+"""(family, chunk index) -> the stored chunk and its mod_revision (0 if absent)."""
+
+
+@dataclass
+class WorkingChunks:
+    """Copy-on-touch bitmap chunks of one subnet, remembering what they were read at."""
+
+    loader: ChunkLoader
+    touched: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
+    dirty: set[tuple[int, int]] = field(default_factory=set)
+
+    def source(self, family: int, *, for_write: bool = False) -> Callable[[int], Chunk]:
+        def chunk(index: int) -> Chunk:
+            key = (family, index)
+            if key not in self.touched:
+                stored, revision = self.loader(family, index)
+                self.touched[key] = (stored.copy(), revision)
+            if for_write:
+                self.dirty.add(key)
+            return self.touched[key][0]
+
+        return chunk

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from store.core import allocator
 from store.core.addressing import FamilyLayout
-from store.core.bitmap import Chunk
+from store.core.bitmap import WorkingChunks
 from store.core.identity import AttachmentRef, Mac, Offset, Revision
 from store.core.keys import Keys
 from store.core.mac import parse_mac, random_mac
@@ -55,31 +55,6 @@ from store.errors import (
 class Deferred(Exception):
     """The request writes a key this plan already writes (etcd refuses that in one
     transaction); plan it again in the next transaction."""
-
-
-ChunkLoader = Callable[[int, int], tuple[Chunk, Revision]]
-"""(family, chunk index) -> the stored chunk and its mod_revision (0 if absent)."""
-
-
-@dataclass
-class WorkingChunks:
-    """Copy-on-touch bitmap chunks of one subnet, remembering what they were read at."""
-
-    loader: ChunkLoader
-    touched: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
-    dirty: set[tuple[int, int]] = field(default_factory=set)
-
-    def source(self, family: int, *, for_write: bool = False) -> allocator.ChunkSource:
-        def chunk(index: int) -> Chunk:
-            key = (family, index)
-            if key not in self.touched:
-                stored, revision = self.loader(family, index)
-                self.touched[key] = (stored.copy(), revision)
-            if for_write:
-                self.dirty.add(key)
-            return self.touched[key][0]
-
-        return chunk
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import pytest
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.kube import ControlPlane
+from reconciler import workers
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Route
@@ -47,19 +48,19 @@ def network(control_plane: ControlPlane, kube_namespace: str) -> Iterator[tuple[
 
 
 def test_workers_survive_any_exception_and_keep_allocating(
-    control_plane: ControlPlane, network: tuple[Cluster, str, str]
+    control_plane: ControlPlane, network: tuple[Cluster, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster, ns, provider = network
+    real = workers.process
+
+    def buggy(rt: Any, key: Any, on_fenced_out: Any) -> None:
+        if "boom" in key[1]:
+            raise OverflowError("a bug escaping the workflow (as 2.0**1024 once did)")
+        real(rt, key, on_fenced_out)
+
+    monkeypatch.setattr(workers, "process", buggy)
     handle = start_controller(control_plane, workers=2)
     try:
-        real = handle.controller._process
-
-        def buggy(key: Any) -> None:
-            if "boom" in key[1]:
-                raise RuntimeError("a bug in the workflow")
-            real(key)
-
-        handle.controller._process = buggy  # type: ignore[method-assign]
         for n in range(6):  # three times as many bugs as workers
             cluster.create_pod(ns, f"boom-{n}", {NETWORKS: f"{ns}/net"})
         cluster.create_pod(ns, "after", {NETWORKS: f"{ns}/net"})

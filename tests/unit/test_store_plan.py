@@ -6,11 +6,11 @@ import random
 
 import pytest
 
-from store.core.bitmap import Chunk
+from store.core.bitmap import Chunk, WorkingChunks
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, Revision, SubnetName
 from store.core.keys import Keys
 from store.core.ops import CreateRevisionIs, Delete, ModRevisionIs, Put
-from store.core.plan import BatchPlan, Deferred, Existing, WorkingChunks
+from store.core.plan import BatchPlan, Deferred, Existing
 from store.core.records import Attachment
 from store.core.requests import UNFENCED, AllocationRequest
 from store.core.subnetspec import parse_subnet_spec

@@ -1,0 +1,112 @@
+"""Informer callbacks: keep the planning views current and queue work (every replica).
+
+Each callback runs on its informer's thread and must be quick: it updates a
+view (:mod:`reconciler.views`) and, on the leader, queues keys for the
+workers. A standby keeps its views warm and queues nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.core import annotations as ann
+from reconciler.core.ippools import ippool_from_object
+from reconciler.kube.informer import Handler, object_key
+from reconciler.kube.resources import IPPOOLS, NADS, PODS, STATEFULSETS, SUBNETS
+from reconciler.objects import annotations_of, meta, nad_config, pod_uid
+from reconciler.podflow import retry_refused
+from reconciler.runtime import Key, Runtime
+from reconciler.subnetsync import refresh_view
+from store.errors import PermanentError
+
+JSON = dict[str, Any]
+
+
+class Handlers:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    def by_resource(self) -> dict[str, Handler]:
+        """The callback of each watched resource, by plural."""
+        found: dict[str, Callable[[JSON | None, JSON | None], None]] = {
+            PODS.plural: self.on_pod,
+            NADS.plural: self.on_nad,
+            SUBNETS.plural: self.on_subnet,
+            IPPOOLS.plural: self.on_ippool,
+            STATEFULSETS.plural: self.on_statefulset,
+        }
+        return found
+
+    def on_pod(self, old: JSON | None, new: JSON | None) -> None:
+        rt = self.rt
+        if new is not None:
+            uid = pod_uid(new)
+            rt.first_seen.setdefault(uid, time.monotonic())
+            if old is not None and pod_uid(old) != uid:
+                self._tombstone(old)
+            if old is None or annotations_of(old) != annotations_of(new):
+                self._enqueue(("pod", object_key(new)), front=not announced(new))
+            return
+        if old is not None:
+            self._tombstone(old)
+
+    def _tombstone(self, pod: JSON) -> None:
+        """The pod with this UID is gone (the informer reports only that UID)."""
+        rt = self.rt
+        rt.first_seen.pop(pod_uid(pod), None)
+        key = object_key(pod)
+        if rt.informer(PODS).get(key) is None:
+            rt.refused.discard(key)
+        if rt.leading:
+            rt.tombstones.setdefault(key, []).append(pod)
+            rt.queue.add(("pod", key))
+
+    def on_nad(self, old: JSON | None, new: JSON | None) -> None:
+        obj = new or old
+        assert obj is not None
+        if new is None:
+            self.rt.views.set_nad(object_key(obj), None, present=False)
+        else:
+            self.rt.views.set_nad(object_key(new), nad_config(new))
+        retry_refused(self.rt)
+
+    def on_subnet(self, old: JSON | None, new: JSON | None) -> None:
+        obj = new or old
+        assert obj is not None
+        name = str(meta(obj).get("name"))
+        refresh_view(self.rt, name, new)
+        if old is None or new is None or old.get("spec") != new.get("spec"):
+            self._enqueue(("subnet", name))
+            retry_refused(self.rt)
+
+    def on_ippool(self, old: JSON | None, new: JSON | None) -> None:
+        obj = new or old
+        assert obj is not None
+        name = str(meta(obj).get("name"))
+        try:
+            view = None if new is None else ippool_from_object(name, new.get("spec") or {})
+        except PermanentError:
+            view = None
+        self.rt.views.set_ippool(name, view)
+        retry_refused(self.rt)
+
+    def on_statefulset(self, old: JSON | None, new: JSON | None) -> None:
+        if old is None:
+            return
+        shrunk = new is None or (new.get("spec") or {}).get("replicas", 1) < (
+            old.get("spec") or {}
+        ).get("replicas", 1)
+        if shrunk or new is None or meta(new).get("uid") != meta(old).get("uid"):
+            self._enqueue(("sts", object_key(old)))
+
+    def _enqueue(self, key: Key, *, front: bool = False) -> None:
+        if self.rt.leading:
+            self.rt.queue.add(key, front=front)
+
+
+def announced(pod: JSON) -> bool:
+    """True when the pod already carries an ``allocated`` annotation (work done before)."""
+    suffix = ann.key("", ann.ALLOCATED)  # ".kubernetes.io/allocated"
+    return any(k.endswith(suffix) for k in annotations_of(pod))
