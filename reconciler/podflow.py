@@ -235,7 +235,7 @@ def _request(nic: NicPlan, predecessor: Attachment | None, *, proven: bool) -> A
     being adopted and plan again: a wasted round trip). ``proven``: the
     apiserver was just checked, so the predecessor's UID is named as gone.
     """
-    request = nic.request()
+    request = nic.request
     if predecessor is not None and proven:
         request = replace(request, replaces=predecessor.uid)
     if predecessor is not None and nic.adopt:

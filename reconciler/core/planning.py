@@ -56,39 +56,40 @@ class PodView:
 
 @dataclass(frozen=True)
 class NicPlan:
-    """One NIC to allocate: the store request's fields plus what rendering needs."""
+    """One NIC to allocate: the store's request, plus what rendering the annotations needs."""
 
-    ref: AttachmentRef
-    uid: PodUID
-    subnet: SubnetName
+    request: AllocationRequest
     subnet_provider: str
-    interface: str
+    """The Subnet's ``spec.provider`` (ovn-type Subnets get ``logical_switch`` written)."""
     nad: str
-    fixed_ips: tuple[str, ...] = ()
-    pool: tuple[tuple[str, ...], ...] = ()
-    mac: Mac | None = None
-    routes: tuple[Route, ...] = ()
+    """``ns/name`` of the NAD the NIC comes from (for messages)."""
     routes_given: str | None = None
-    default_route: bool = False
-    workload: WorkloadRef | None = None
-    adopt: bool = False
+    """The user's ``routes`` annotation as written, echoed back unchanged."""
     provider_defaulted: bool = False
 
-    def request(self) -> AllocationRequest:
-        """The store request for this NIC."""
-        return AllocationRequest(
-            ref=self.ref,
-            uid=self.uid,
-            subnet=self.subnet,
-            interface=self.interface,
-            fixed_ips=self.fixed_ips,
-            pool=self.pool,
-            mac=self.mac,
-            routes=self.routes,
-            default_route=self.default_route,
-            workload=self.workload,
-            adopt=self.adopt,
-        )
+    @property
+    def ref(self) -> AttachmentRef:
+        return self.request.ref
+
+    @property
+    def subnet(self) -> SubnetName:
+        return self.request.subnet
+
+    @property
+    def interface(self) -> str:
+        return self.request.interface
+
+    @property
+    def fixed_ips(self) -> tuple[str, ...]:
+        return self.request.fixed_ips
+
+    @property
+    def mac(self) -> Mac | None:
+        return self.request.mac
+
+    @property
+    def adopt(self) -> bool:
+        return self.request.adopt
 
 
 @dataclass(frozen=True)
@@ -193,21 +194,24 @@ def _plan_nic(
     elif pool_request.entries:
         pool = _pool_for(pod, pool_request.entries, subnet, ann.key(pkey, ann.IP_POOL))
     routes, routes_given = values.routes()
-    return NicPlan(
+    request = AllocationRequest(
         ref=ref,
         uid=pod.uid,
         subnet=subnet.name,
-        subnet_provider=subnet.provider,
         interface=sel.interface,
-        nad=sel.nad_key,
         fixed_ips=fixed,
         pool=pool,
         mac=values.mac(sel),
         routes=_with_default_gateways(routes, sel.default_route),
-        routes_given=routes_given,
         default_route=bool(sel.default_route) or sel.is_default_network,
         workload=pod.workload,
         adopt=pod.workload is not None and pod.workload.kind == STATEFULSET,
+    )
+    return NicPlan(
+        request=request,
+        subnet_provider=subnet.provider,
+        nad=sel.nad_key,
+        routes_given=routes_given,
         provider_defaulted=network.defaulted,
     )
 

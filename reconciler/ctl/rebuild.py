@@ -166,7 +166,7 @@ def apply_rebuild(client: EtcdClient, prefix: str, plan: RebuildPlan) -> list[Cl
     to_write: list[NicPlan] = []
     for nic in (nic for nic in accepted if nic.subnet not in refused):
         held = ipam.get(nic.ref)
-        if held is not None and held.uid == nic.uid:
+        if held is not None and held.uid == nic.request.uid:
             outcomes.append(_outcome(nic, held, present=True))
         else:
             to_write.append(nic)
@@ -191,7 +191,7 @@ def _register_subnets(subnets: Subnets, plan: RebuildPlan, used: set[SubnetName]
 
 def _request(nic: NicPlan) -> AllocationRequest:
     """Exactly the annotated addresses: no pool choice, no adoption."""
-    return replace(nic.request(), pool=(), adopt=False)
+    return replace(nic.request, pool=(), adopt=False)
 
 
 def _outcome(nic: NicPlan, result: Attachment | PermanentError, *, present: bool) -> ClaimOutcome:

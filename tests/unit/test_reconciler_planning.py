@@ -70,7 +70,12 @@ def test_seed_random_address_pod() -> None:
     assert plan.ok
     (nic,) = plan.nics
     assert (nic.ref.provider, nic.subnet, nic.interface) == ("macvlan.default", "macvlan", "net1")
-    assert (nic.fixed_ips, nic.pool, nic.mac, nic.default_route) == ((), (), None, False)
+    assert (nic.fixed_ips, nic.request.pool, nic.mac, nic.request.default_route) == (
+        (),
+        (),
+        None,
+        False,
+    )
 
 
 def test_seed_fixed_ip_pod_leaves_the_primary_cni_alone() -> None:
@@ -105,8 +110,8 @@ def test_seed_deployment_pool_passes_all_entries_in_order() -> None:
         WORLD,
     )
     (nic,) = plan.nics
-    assert nic.pool == (("172.17.0.200",), ("172.17.0.201",), ("172.17.0.202",))
-    assert (nic.workload, nic.adopt) == (deploy, False)
+    assert nic.request.pool == (("172.17.0.200",), ("172.17.0.201",), ("172.17.0.202",))
+    assert (nic.request.workload, nic.adopt) == (deploy, False)
 
 
 @pytest.mark.parametrize(("ordinal", "entry"), [(0, "172.17.0.200"), (2, "172.17.0.202")])
@@ -125,7 +130,7 @@ def test_statefulset_pod_takes_the_entry_at_its_ordinal(ordinal: int, entry: str
         WORLD,
     )
     (nic,) = plan.nics
-    assert (nic.pool, nic.adopt) == (((entry,),), True)
+    assert (nic.request.pool, nic.adopt) == (((entry,),), True)
 
 
 def test_statefulset_ordinal_beyond_the_pool_is_refused() -> None:
@@ -156,7 +161,7 @@ def test_ippool_by_name_expands_its_range() -> None:
         WORLD,
     )
     (nic,) = plan.nics
-    assert nic.pool == (("172.17.0.50",), ("172.17.0.51",), ("172.17.0.52",))
+    assert nic.request.pool == (("172.17.0.50",), ("172.17.0.51",), ("172.17.0.52",))
 
 
 def test_seed_default_route_and_default_network() -> None:
@@ -170,10 +175,10 @@ def test_seed_default_route_and_default_network() -> None:
         WORLD,
     )
     (nic,) = routed.nics
-    assert nic.default_route and nic.routes == (Route(dst="", gw="172.17.0.1"),)
+    assert nic.request.default_route and nic.request.routes == (Route(dst="", gw="172.17.0.1"),)
     main = plan_pod(pod({"v1.multus-cni.io/default-network": "default/macvlan"}), WORLD)
     (eth0,) = main.nics
-    assert (eth0.interface, eth0.default_route) == ("eth0", True)
+    assert (eth0.interface, eth0.request.default_route) == ("eth0", True)
 
 
 def test_seed_logical_switch_wins_over_provider() -> None:
@@ -206,7 +211,10 @@ def test_seed_custom_routes_are_planned_and_echoed() -> None:
         WORLD,
     )
     (nic,) = plan.nics
-    assert nic.routes == (Route("192.168.0.0/24", "172.17.0.254"), Route("", "172.17.0.254"))
+    assert nic.request.routes == (
+        Route("192.168.0.0/24", "172.17.0.254"),
+        Route("", "172.17.0.254"),
+    )
     assert nic.routes_given == routes
 
 
