@@ -46,11 +46,31 @@ class Handlers:
             rt.first_seen.setdefault(uid, time.monotonic())
             if old is not None and pod_uid(old) != uid:
                 self._tombstone(old)
+            key = object_key(new)
             if old is None or annotations_of(old) != annotations_of(new):
-                self._enqueue(("pod", object_key(new)), front=not announced(new))
+                if old is not None and self._echo_of_own_write(key, old, new):
+                    return
+                self._enqueue(("pod", key), front=not announced(new))
             return
         if old is not None:
             self._tombstone(old)
+
+    def _echo_of_own_write(self, key: str, old: JSON, new: JSON) -> bool:
+        """True when the only change is this controller's own annotation patch.
+
+        Compared by content, not resourceVersion: the watch may deliver the echo
+        before the patch call has even returned the version it wrote.
+        """
+        own = self.rt.own_writes.get(key)
+        if own is None:
+            return False
+        before, after = annotations_of(old), annotations_of(new)
+        changed = {k: v for k, v in after.items() if before.get(k) != v}
+        removed = before.keys() - after.keys()
+        if removed or not changed or any(own.get(k) != v for k, v in changed.items()):
+            return False
+        self.rt.own_writes.pop(key)
+        return True
 
     def _tombstone(self, pod: JSON) -> None:
         """The pod with this UID is gone (the informer reports only that UID)."""

@@ -174,6 +174,9 @@ def _allocate_and_annotate(
             # Leased under an earlier leadership, never announced: finishing its work.
             metrics.WORKFLOW_RESUMES.inc()
         patch = {"metadata": {"uid": view.uid, "annotations": wanted}}
+        # Remembered before the patch: the watch may deliver its echo before the
+        # patch call returns here. The echo then needs no second visit.
+        rt.own_writes.set(key, dict(wanted))
         for attempt in retrying(metrics.ANNOTATE_POD, subject=key, deadline=5.0):
             with attempt:
                 rt.kube.merge_patch(PODS, view.namespace, view.name, patch)

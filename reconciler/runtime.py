@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.core.bounded import Bounded
+from reconciler.core.bounded import Bounded, BoundedMap
 from reconciler.events import EventRecorder
 from reconciler.index import AttachmentIndex
 from reconciler.kube.client import KubeClient
@@ -36,6 +36,8 @@ Key = tuple[str, str]
 
 WATCHED: tuple[Resource, ...] = (SUBNETS, IPPOOLS, NADS, REPLICASETS, STATEFULSETS, IPS, PODS)
 
+OWN_WRITES = 10_000
+"""Annotation patches remembered to skip their echo (a forgotten one costs one visit)."""
 REFUSED_REMEMBERED = 10_000
 """Refused pods remembered for an early retry (beyond that, their backoff retries them)."""
 
@@ -82,6 +84,11 @@ class Runtime:
     """Pods (``ns/name``) refused: retried when a NAD/Subnet/IPPool changes or an
     address is released. Bounded: the oldest are forgotten (their backoff retries
     them anyway), so a namespace full of bad pods cannot grow it without limit."""
+    own_writes: BoundedMap[str, dict[str, str]] = field(
+        default_factory=lambda: BoundedMap(OWN_WRITES)
+    )
+    """Pod (``ns/name``) -> the annotations this controller last patched onto it, so
+    the watch's echo of that very write is not processed again."""
     ip_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     """IP object specs this process wrote (see ``ipobjects.ensure_ip_object``)."""
     fence_value: Fence | None = None
