@@ -326,7 +326,7 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
         sts = rt.informer(STATEFULSETS).get(f"{att.ref.pod.namespace}/{workload.name}")
     ordinal = statefulset_ordinal(att.ref.pod.name)
     decision = retention_on_pod_deletion(workload, ordinal, statefulset_state(sts))
-    if decision.keep:
+    if decision.keep and not _release_requested(rt, att):
         log.info("%s: kept (%s)", att.ref, decision.why)
         return False
     released = rt.ipam.release(att.ref, fence=rt.fence, uid=att.uid)
@@ -360,3 +360,10 @@ def settle_statefulset(rt: Runtime, key: str) -> bool:
         if att.ref.pod.namespace == namespace and pods.get(str(att.ref.pod)) is None:
             rt.queue.add(("pod", str(att.ref.pod)))
     return True
+
+
+def _release_requested(rt: Runtime, att: Attachment) -> bool:
+    """An operator marked this NIC (``nicpoolctl release --force``): read from the store,
+    since the index holds only the controller's own writes."""
+    current = rt.ipam.get(att.ref)
+    return current is not None and current.uid == att.uid and current.release_requested

@@ -10,8 +10,9 @@ from store.core.addressing import parse_ip
 from store.core.identity import PodRef, SubnetName
 from store.core.keys import Keys
 from store.core.records import Lease, decode_lease
-from store.errors import InvalidAddress, NicpoolError
+from store.errors import InvalidAddress, NicpoolError, TemporaryError
 from store.leases import UNFENCED, Ipam
+from store.operator import request_release
 from store.subnets import Subnets
 
 
@@ -109,6 +110,7 @@ def lease_show(ctx: Context) -> int:
     if ctx.args.json:
         doc = render.lease_json(lease)
         doc["attachment_ips"] = [] if attachment is None else [i.ip for i in attachment.ips]
+        doc["release_requested"] = attachment is not None and attachment.release_requested
         ctx.print_json(doc)
         return EXIT_OK
     rows = [
@@ -123,23 +125,34 @@ def lease_show(ctx: Context) -> int:
         ("created", render.timestamp(lease.created)),
         ("fence", str(lease.fence)),
         ("nic addresses", "MISSING ATTACHMENT" if attachment is None else attachment.ip_csv()),
+        ("release", "requested: freed once the pod is gone"
+         if attachment is not None and attachment.release_requested else "-"),
     ]  # fmt: skip
     ctx.print("\n".join(f"{k + ':':<15}{v}" for k, v in rows))
     return EXIT_OK
 
 
 def release(ctx: Context) -> int:
+    """Free a NIC whose pod is gone; mark one whose pod may live (``--force``).
+
+    ``--force`` never frees an address under a pod that may still use it: when
+    the pod exists (or the apiserver cannot be asked) the NIC is marked and
+    the controller frees it once the pod is gone. ``--force --no-kube`` frees
+    at once: disaster recovery, with the controllers scaled down.
+    """
     lease = find_lease(ctx, ctx.args.ip)
     pod = lease.owner.pod
-    if not ctx.args.force:
-        found = ctx.kube().get(PODS, pod.namespace, pod.name)
-        if found is not None:
-            uid = (found.get("metadata") or {}).get("uid")
+    if not (ctx.args.force and ctx.args.no_kube):
+        live = _pod_uid(ctx, pod, ask=not ctx.args.force)
+        if live is not None and not ctx.args.force:
             raise CtlError(
-                f"refusing to release {lease.ip}: pod {pod} still exists (uid {uid}); "
-                "delete the pod first (the controller then releases it), or pass --force",
+                f"refusing to release {lease.ip}: pod {pod} still exists (uid {live}); "
+                "delete the pod first (the controller then releases it), or pass --force "
+                "(the controller then releases it once the pod is gone)",
                 EXIT_FINDINGS,
             )
+        if live is not None:  # alive, or nobody could say: the controller decides later
+            return _mark(ctx, lease)
     released = Ipam(ctx.etcd(), ctx.prefix).release(lease.owner, fence=UNFENCED, uid=lease.uid)
     if released is None:
         raise CtlError(f"{lease.ip}: the lease changed while releasing; look again", EXIT_FINDINGS)
@@ -149,6 +162,33 @@ def release(ctx: Context) -> int:
     )
     if not ctx.args.no_kube:
         _delete_ip_object(ctx, lease)
+    return EXIT_OK
+
+
+_UNKNOWN = "unknown (the apiserver could not be asked)"
+
+
+def _pod_uid(ctx: Context, pod: PodRef, *, ask: bool) -> str | None:
+    """The live pod's uid, None when it is gone, ``_UNKNOWN`` when ``--force`` could
+    not ask (without ``--force`` an unreachable apiserver is an error, exit 3)."""
+    try:
+        found = ctx.kube().get(PODS, pod.namespace, pod.name)
+    except (TemporaryError, CtlError, OSError):
+        if ask:
+            raise
+        return _UNKNOWN
+    return None if found is None else str((found.get("metadata") or {}).get("uid"))
+
+
+def _mark(ctx: Context, lease: Lease) -> int:
+    marked = request_release(ctx.etcd(), ctx.prefix, lease.owner, uid=lease.uid)
+    if marked is None:
+        raise CtlError(f"{lease.ip}: the lease changed while marking it; look again", EXIT_FINDINGS)
+    ctx.print(
+        f"marked {marked.ip_csv()} of {marked.ref} for release: pod {marked.ref.pod} may "
+        "still use it, so the controller frees it once the pod is gone (whatever "
+        "StatefulSet retention would keep)"
+    )
     return EXIT_OK
 
 

@@ -80,6 +80,10 @@ class Attachment:
     created: float = 0.0
     fence: Revision = Revision(0)
     """The writer's fencing revision (which leader term wrote it)."""
+    release_requested: bool = False
+    """An operator asked for this NIC's release (``nicpoolctl release --force``) while
+    its pod might live: the controller frees it once the pod is gone, whatever
+    StatefulSet retention would otherwise keep."""
 
     def ip_csv(self) -> str:
         """Kube-OVN's ``ip_address`` annotation value: ``v4`` / ``v6`` / ``v4,v6``."""
@@ -126,6 +130,8 @@ def encode_attachment(att: Attachment) -> bytes:
     }
     if att.ref.interface:
         doc["nic"] = att.ref.interface  # only for a provider attached twice
+    if att.release_requested:
+        doc["release"] = True
     return _dumps(doc)
 
 
@@ -154,6 +160,7 @@ def decode_attachment(raw: bytes) -> Attachment:
             mtu=int(doc.get("mtu", 0)),
             created=float(doc.get("created", 0.0)),
             fence=Revision(int(doc.get("fence", 0))),
+            release_requested=bool(doc.get("release", False)),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordError(f"unreadable attachment record: {exc}") from exc

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ops.lab.cluster import Cluster
+from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
 from reconciler.podflow import release_unless_retained
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
 from store.leases import Ipam
 from tests.controller.inprocess import InProcessController, start_controller
+from tests.store.test_ctl_cli import Ctl
 
 pytestmark = pytest.mark.controller
 
@@ -88,3 +91,52 @@ def test_a_release_the_store_refuses_keeps_the_successors_records(
     assert controller.rt.index.get(ref) == current
     assert controller.rt.ipam.get(ref) == current
     assert cluster.ip_object(f"db.{ns}.{provider}") is not None
+
+
+def _statefulset(ns: str, annotations: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": ns},
+        "spec": {
+            "replicas": 1,
+            "serviceName": "db",
+            "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}, "annotations": annotations},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            },
+        },
+    }
+
+
+def test_release_force_frees_a_retained_address_once_the_pod_is_gone(
+    control_plane: ControlPlane, small: tuple[Cluster, str, str, InProcessController]
+) -> None:
+    """A StatefulSet pod's address survives its pod (retention). ``release --force``
+    while the pod lives marks it: nothing is freed under the live pod, and when the
+    pod goes the controller frees it instead of keeping it for the successor."""
+    cluster, ns, provider, controller = small
+    assert control_plane.etcd is not None
+    cluster.apps.create_namespaced_stateful_set(ns, _statefulset(ns, {NETWORKS: f"{ns}/net"}))
+    wait_for("db-0 created", lambda: cluster.pods(ns, "app=db"))
+    first = cluster.allocated(ns, "db-0", provider)[f"{provider}.kubernetes.io/ip_address"]
+    ctl = Ctl(control_plane.etcd.endpoint, controller.prefix, str(control_plane.kubeconfig))
+
+    marked = ctl.run("release", first, "--force")
+    assert marked.returncode == 0, marked.stderr
+    assert ctl.json("lease", "show", first)["pod"] == "db-0"  # still held: the pod lives
+
+    old_uid = cluster.core.read_namespaced_pod("db-0", ns).metadata.uid
+    cluster.core.delete_namespaced_pod("db-0", ns, grace_period_seconds=0)
+
+    def recreated_and_allocated() -> bool:
+        pods = [p for p in cluster.pods(ns, "app=db") if p.metadata.uid != old_uid]
+        return bool(
+            pods and (pods[0].metadata.annotations or {}).get(f"{provider}.kubernetes.io/allocated")
+        )
+
+    wait_for("db-0 recreated and allocated", recreated_and_allocated)
+    second = cluster.annotations(ns, "db-0")[f"{provider}.kubernetes.io/ip_address"]
+    assert second != first  # not kept for the successor
+    assert ctl.run("lease", "show", first).returncode == 1  # freed

@@ -209,6 +209,13 @@ def test_release_without_a_reachable_apiserver_refuses_unless_forced(
     assert done.returncode == 3
     assert "kubeconfig" in done.stderr
     assert ctl.json("lease", "show", "10.10.0.5")["pod"] == "web-0"
+    # --force without an answer about the pod marks it: the address stays held
+    # until the controller sees the pod gone (issue 8 item 15).
+    forced = missing.run("release", "10.10.0.5", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert "marked 10.10.0.5" in forced.stdout
+    shown = ctl.json("lease", "show", "10.10.0.5")
+    assert shown["pod"] == "web-0" and shown["release_requested"] is True
 
 
 def test_backup_then_restore_into_an_empty_prefix_reproduces_usage_and_audit(
