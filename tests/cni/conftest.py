@@ -22,7 +22,7 @@ from ops.lab.cni import (
     pod_args,
 )
 from ops.lab.etcd import EtcdServer
-from ops.lab.netns import Lab, Netns
+from ops.lab.netns import Lab, Netns, ip
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Attachment, Route
@@ -32,6 +32,7 @@ from store.errors import PermanentError
 from store.etcd import EtcdClient, connect
 from store.leases import Ipam
 from store.subnets import Subnets
+from tests.cni.hostile import Smuggled
 from tests.support.components import missing
 
 SEED_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
@@ -154,6 +155,7 @@ class Runner:
         ifname: str = "net1",
         name: str = "samplepod",
         extra_args: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> CniOutcome:
         assert self.lab.host is not None
         return exec_plugin(
@@ -167,6 +169,7 @@ class Runner:
             cni_args={**pod_args("default", name), **(extra_args or {})},
             netns=self.lab.host.name,
             openvswitch_dir=self.agent.socket.parent,
+            env=env,
         )
 
 
@@ -178,3 +181,10 @@ def run(lab: Lab, agent: AgentProcess, cni_path: list[Path]) -> Runner:
 @pytest.fixture
 def leases(etcd_client: EtcdClient, etcd_prefix: str) -> Leases:
     return Leases(etcd_client, etcd_prefix)
+
+
+@pytest.fixture
+def smuggled(tmp_path: Path) -> Iterator[Smuggled]:
+    payload = Smuggled(f"pwn{secrets.token_hex(3)}", tmp_path / "pwned")
+    yield payload
+    ip("netns", "del", payload.name, check=False)  # only ever there on a vulnerable plugin
