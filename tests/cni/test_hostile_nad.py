@@ -155,6 +155,8 @@ def test_a_bridge_that_names_another_kind_of_link_is_refused_untouched(
 def test_a_hostile_route_in_an_ipam_section_fails_macvlan_cleanly(
     run: Runner, lab: Lab, leases: Leases, smuggled: Smuggled
 ) -> None:
+    """macvlan (1.1.1) leaves its own link behind when its IPAM plugin fails;
+    the DEL a runtime sends after a failed ADD, same config, removes it."""
     leases.seed_subnet()
     leases.allocate("samplepod", "macvlan.default")
     ipam = {
@@ -168,6 +170,7 @@ def test_a_hostile_route_in_an_ipam_section_fails_macvlan_cleanly(
     out = run("ADD", {**config, "ipam": ipam})
     assert smuggled.traces(lab) == []
     assert_refused(out, E_INVALID_CONFIG)
+    assert run("DEL", {**config, "ipam": ipam}).ok
     assert NodeState.of(lab) == before
 
 
