@@ -174,6 +174,20 @@ def test_a_hostile_route_in_an_ipam_section_fails_macvlan_cleanly(
     assert NodeState.of(lab) == before
 
 
+@pytest.mark.usefixtures("leased")
+def test_del_cleans_up_after_a_nad_edit_made_it_hostile(run: Runner, smuggled: Smuggled) -> None:
+    """DEL uses neither routes, dns, bridge nor mtu: a bad one does not stop it."""
+    added = run("ADD", nad_with("gw", GW), plugin="kube-ovn")
+    assert added.ok, added.stdout + added.stderr
+    assert "net1" in run.pod.links()
+    edited = nad_with("gw", f"{GW}{smuggled.lines}")
+    edited.update(mtu="1500", bridge="br x", dns={"nameservers": "x"})
+    deleted = run("DEL", edited, plugin="kube-ovn")
+    assert deleted.ok, deleted.stdout + deleted.stderr
+    assert "net1" not in run.pod.links()
+    assert run("ADD", edited, plugin="kube-ovn").doc["code"] == E_INVALID_CONFIG
+
+
 ENV_CASES: list[tuple[str, Hostile]] = [
     ("CNI_IFNAME", lambda s: f"net1{s.lines}"),
     ("CNI_IFNAME", lambda s: "net 1"),
