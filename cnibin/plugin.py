@@ -269,9 +269,7 @@ def socket_path(value: object) -> str:
 
 def container_id(value: object) -> str:
     """libcni's rule: a letter or digit, then letters, digits, ``_``, ``.`` and ``-``."""
-    if not isinstance(value, str) or not value or value[0] not in _ALNUM:
-        raise ValueError(f"{value!r} is not a container ID")
-    if value.strip(_ALNUM + "_.-"):
+    if not isinstance(value, str) or not value[:1].isalnum() or value.strip(_ALNUM + "_.-"):
         raise ValueError(f"{value!r} is not a container ID")
     return value
 
@@ -343,14 +341,6 @@ def routes(value: object, limit: int) -> list[dict[str, str]]:
             raise ValueError(f"route to {entry['dst']} via {entry['gw']} mixes address families")
         parsed.append(entry)
     return parsed
-
-
-def parsed(code: int, what: str, parse: Callable[[Any], Any], value: object, hint: str = "") -> Any:
-    """``parse(value)``, or CniError ``code`` that names ``what`` was refused."""
-    try:
-        return parse(value)
-    except ValueError as exc:
-        raise CniError(code, f"{what}: {exc}", hint) from None
 
 
 # --- the network config, the environment and the agent's reply -------------------
@@ -460,8 +450,10 @@ def need_env(env: dict[str, str], command: str) -> None:
     if missing:
         raise CniError(E_INVALID_ENV, f"{', '.join(missing)} must be set for {command}")
     for name, parse in ENV_PARSERS:
-        if env.get(name):
-            parsed(E_INVALID_ENV, name, parse, env[name])
+        try:
+            parse(env[name]) if env.get(name) else None
+        except ValueError as exc:
+            raise CniError(E_INVALID_ENV, f"{name}: {exc}") from None
 
 
 def build_request(conf: NetConf, env: dict[str, str]) -> dict[str, Any]:
@@ -519,7 +511,8 @@ def _leased(entry: object) -> dict[str, str]:
 def parse_reply(reply: Any, *, main: bool) -> dict[str, Any]:
     """The agent's ADD answer with every value parsed (101 when one is unusable).
 
-    The MAC is required only where it is used: by the main plugin's own NIC.
+    MAC and MTU are read only where they are used, by the main plugin's own
+    NIC: as an IPAM plugin the calling plugin owns the link.
     """
     try:
         if not isinstance(reply, dict):
@@ -527,11 +520,10 @@ def parse_reply(reply: Any, *, main: bool) -> dict[str, Any]:
         ips = [_leased(entry) for entry in _items(reply.get("ips"), 8)]
         if not ips:
             raise ValueError("it has no ips")
-        mac = reply.get("mac_address") or ""
         return {
             "ips": ips,
-            "mac_address": mac_text(mac) if mac or main else "",
-            "mtu": mtu(reply.get("mtu")),
+            "mac_address": mac_text(reply.get("mac_address")) if main else "",
+            "mtu": mtu(reply.get("mtu")) if main else 0,
             "routes": routes(reply.get("routes"), MAX_REPLY_ROUTES),
             "dns": dns(reply.get("dns")),
         }

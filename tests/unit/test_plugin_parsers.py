@@ -171,6 +171,7 @@ def test_mtus(value: Any, mtu: int | None) -> None:
         (plugin.container_id, "0123abcd", True),
         (plugin.container_id, "c-1_2.3", True),
         (plugin.container_id, "-c1", False),
+        (plugin.container_id, "", False),
         (plugin.container_id, "c1;x", False),
         (plugin.container_id, "../c1", False),
         (plugin.abs_path, "/var/run/netns/cni-1", True),

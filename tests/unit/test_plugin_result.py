@@ -151,7 +151,6 @@ def test_a_parsed_reply_is_the_reply_reprinted() -> None:
         ({"ips": []}, "no ips"),
         ({"ips": [{"ip": 1}]}, "not an IP address"),
         ("nope", "not a JSON object"),
-        ({**REPLY, "mtu": "1400"}, "MTU"),
         ({**REPLY, "ips": [{**REPLY["ips"][0], "cidr": "10.0.0.0/8"}]}, "host address"),
         ({**REPLY, "ips": [{**REPLY["ips"][0], "gateway": "fd00::1"}]}, "family"),
         ({**REPLY, "routes": [{"dst": "10.0.0.0/8"}, {}]}, "neither dst nor gw"),
@@ -166,11 +165,15 @@ def test_an_unusable_reply_is_error_101_naming_the_value(reply: Any, words: str)
     assert words in caught.value.details
 
 
-def test_the_mac_is_required_only_by_the_main_plugin() -> None:
-    assert parsed({**REPLY, "mac_address": ""})["mac_address"] == ""
+@pytest.mark.parametrize(
+    ("key", "value", "words"), [("mac_address", "", "MAC"), ("mtu", 10, "MTU")]
+)
+def test_mac_and_mtu_are_read_only_by_the_main_plugin(key: str, value: Any, words: str) -> None:
+    """As an IPAM plugin the calling plugin owns the link and ignores them."""
+    assert parsed({**REPLY, key: value})[key] in ("", 0)
     with pytest.raises(plugin.CniError) as caught:
-        parsed({**REPLY, "mac_address": ""}, main=True)
-    assert "MAC" in caught.value.details
+        parsed({**REPLY, key: value}, main=True)
+    assert words in caught.value.details
 
 
 def test_pod_commands_are_argv_lists_of_reprinted_values() -> None:
