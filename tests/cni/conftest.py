@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,9 +74,31 @@ def cni_path(cni_bin: Path, reference_plugins: Path) -> list[Path]:
     return [cni_bin, reference_plugins]
 
 
+class SettledLab(netns.Lab):
+    """The lab, with IPv6 duplicate address detection off in each namespace.
+
+    Otherwise every link's link-local address stays tentative for a second
+    or two after the link comes up, and its local route appears only then:
+    the kernel would still be changing the namespaces while a test compares
+    them before and after a plugin call (tests/cni/hostile.py).
+    """
+
+    def create(self, role: str) -> Netns:
+        ns = super().create(role)
+        for scope in ("all", "default"):
+            ip_netns_sysctl(ns.name, f"net.ipv6.conf.{scope}.accept_dad=0")
+        return ns
+
+
+def ip_netns_sysctl(name: str, setting: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", name, "sysctl", "-qw", setting], check=True, capture_output=True
+    )
+
+
 @pytest.fixture
 def lab(netns_ready: None) -> Iterator[netns.Lab]:
-    with netns.Lab() as created:
+    with SettledLab() as created:
         yield created
 
 

@@ -22,6 +22,7 @@ import re
 import socketserver
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,25 @@ def _routes(ns: Netns) -> list[str]:
     )
 
 
+def _settle(ns: Netns, timeout: float = 15.0) -> None:
+    """Wait until no address is tentative.
+
+    An IPv6 link-local address finishes duplicate address detection a
+    second or more after its link comes up, and only then gets its local
+    route: a snapshot taken before would see the kernel's own work as a
+    change made by the plugin.
+    """
+    deadline = time.monotonic() + timeout
+    while any(
+        address.get("tentative")
+        for link in ns.ip_json("addr", "show")
+        for address in link.get("addr_info", [])
+    ):
+        if time.monotonic() > deadline:
+            return  # the comparison will show what is still moving
+        time.sleep(0.05)
+
+
 @dataclass(frozen=True)
 class NodeState:
     netns: frozenset[str]
@@ -76,12 +96,25 @@ class NodeState:
 
     @classmethod
     def of(cls, lab: Lab) -> NodeState:
+        for ns in lab.namespaces:
+            _settle(ns)
         return cls(
             netns=netns_names(),
             namespaces=tuple(
                 (ns.name, _links(ns), _addresses(ns), _routes(ns)) for ns in lab.namespaces
             ),
         )
+
+    def changes(self, lab: Lab) -> list[str]:
+        """What differs now from this snapshot, one line per item (empty: nothing)."""
+        now = NodeState.of(lab)
+        found = [f"netns {name} appeared" for name in sorted(now.netns - self.netns)]
+        found += [f"netns {name} vanished" for name in sorted(self.netns - now.netns)]
+        for (name, *was), (_, *is_) in zip(self.namespaces, now.namespaces, strict=True):
+            for kind, old, new in zip(("link", "address", "route"), was, is_, strict=True):
+                found += [f"{name}: {kind} gone: {item}" for item in old if item not in new]
+                found += [f"{name}: {kind} new: {item}" for item in new if item not in old]
+        return found
 
 
 @dataclass
