@@ -11,6 +11,12 @@ this interpreter, and otherwise compiles the source and refreshes the cache.
 The installer runs the plugin once (VERSION) so the first ADD is already
 warm. Files are written next to the target and renamed over it, so a
 kubelet exec never sees a half-written plugin. No ``make`` needed.
+
+The plugin runs on the node's own interpreter, which may be older than the
+project's: the file supports Python 3.8 and later (see its docstring), and
+the installer asks the interpreter its version first and refuses an older
+one with a message that says what to do, instead of leaving a plugin that
+dies before it prints any CNI JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +31,42 @@ from pathlib import Path
 from cnibin import plugin
 
 DEFAULT_PYTHON = "/usr/bin/python3"
+MIN_PYTHON = (3, 8)
+"""The oldest interpreter cnibin/plugin.py runs on (tests/unit/test_plugin_pythons.py)."""
+_ASK_VERSION = "import sys; sys.stdout.write('%d.%d' % sys.version_info[:2])"
+
+
+class UnsupportedPython(ValueError):
+    """The interpreter named for the shebang cannot run the plugin."""
+
+
+def python_version(python: str) -> tuple[int, int]:
+    """``python``'s major and minor version, asked in a way Python 2 understands too."""
+    try:
+        done = subprocess.run(
+            [python, "-E", "-S", "-c", _ASK_VERSION],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except OSError as exc:
+        raise UnsupportedPython(f"cannot run {python}: {exc}") from None
+    major, _, minor = done.stdout.partition(".")
+    if done.returncode or not (major.isdigit() and minor.isdigit()):
+        raise UnsupportedPython(f"{python} does not answer like Python: {done.stderr.strip()}")
+    return int(major), int(minor)
+
+
+def require_supported(python: str) -> None:
+    version = python_version(python)
+    if version < MIN_PYTHON:
+        want = ".".join(map(str, MIN_PYTHON))
+        raise UnsupportedPython(
+            f"the kube-ovn plugin needs Python {want} or later on the node; {python} is "
+            f"{version[0]}.{version[1]}: install python{want} or newer (RHEL 8: "
+            f"dnf install python38) and pass it as --python"
+        )
 
 
 LAUNCHER = """\
@@ -71,7 +113,12 @@ def plugin_source(python: str = DEFAULT_PYTHON) -> str:
 def install_plugin(
     target_dir: Path, *, python: str = DEFAULT_PYTHON, name: str = "kube-ovn"
 ) -> Path:
-    """Write the plugin atomically; returns the installed path."""
+    """Write the plugin atomically; returns the installed path.
+
+    Raises :class:`UnsupportedPython`, having written nothing, when
+    ``python`` is older than MIN_PYTHON.
+    """
+    require_supported(python)
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / name
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target_dir)
@@ -107,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not Path(args.python).is_file():
         parser.error(f"--python {args.python} does not exist")
-    path = install_plugin(Path(args.cni_bin_dir), python=args.python, name=args.name)
+    try:
+        path = install_plugin(Path(args.cni_bin_dir), python=args.python, name=args.name)
+    except UnsupportedPython as exc:
+        parser.error(str(exc))
     print(path, file=sys.stdout)
     return 0
 

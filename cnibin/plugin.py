@@ -34,25 +34,45 @@ field names, plus nicpool's additions that a Kube-OVN daemon would ignore:
 ``POST /api/v1/gc`` (CNI 1.1 GC: the runtime's valid attachments, counted by
 the agent, never freed here) and ``GET /healthz`` (CNI 1.1 STATUS).
 
+Everything the plugin reads is untrusted, and it runs as root: the network
+config (a namespace user writes the NAD), the environment (Multus takes
+CNI_IFNAME from the pod's networks annotation) and the agent's reply (from
+whatever listens on the socket the NAD names). Every value is parsed into
+its type before it is used (addresses and prefixes with ``inet_pton`` and
+re-printed with ``inet_ntop``, interface names against the kernel's rules,
+MACs as six octets, integers as integers in range), and only the re-printed
+form reaches ``ip``, one value per argv element: there is no ``ip -batch``
+text or shell to smuggle a command into. A refused value is CNI error 4
+(environment), 7 (config) or 101 (agent reply), before anything on the node
+changes.
+
+The file runs on Python 3.8 and later, because it runs on the node's own
+``python3`` (Ubuntu 20.04 has 3.8, Debian 11 3.9, RHEL 8 3.6 with 3.8+ as
+extra packages): no annotation is evaluated at run time (``from __future__
+import annotations`` costs ~0.1 ms) and nothing newer than 3.8 is used;
+``python -m cnibin.install`` refuses an older interpreter.
+
 Errors go to stdout as CNI error JSON with a non-zero exit: 1 unsupported
 cniVersion, 3 pod netns gone (main plugin ADD), 4 bad environment, 6
 undecodable config, 7 invalid config, 11 try again later
 (agent unreachable, no lease yet), 50 agent unavailable (STATUS); plugin
 specific: 100 CHECK found the lease no longer matches prevResult, 101 the
-agent's reply is unreadable, 102 a link could not be set up; 999 an
-unexpected failure (a bug; the trace goes to stderr).
+agent's reply is unreadable or unusable, 102 a link could not be set up;
+999 an unexpected failure (a bug; the trace goes to stderr).
 """
+
+from __future__ import annotations
 
 import _json
 import _socket
 import posix
 import sys
+import time  # imported by the interpreter's start-up already: free
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
-else:
-    Any = object  # annotations are evaluated at import; ``typing`` costs a few ms to import
 
 PLUGIN_TYPE = "kube-ovn"
 SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
@@ -61,6 +81,10 @@ ADD_TIMEOUT = 30.0
 """Seconds to wait for the agent's ADD answer; the agent itself gives up
 waiting for a lease after 20 s by default and answers 504."""
 QUICK_TIMEOUT = 5.0
+MAX_REPLY_BYTES = 1 << 20
+MAX_CONFIG_ROUTES, MAX_REPLY_ROUTES = 64, 256
+"""A NAD's own routes; the reply adds the pod's routes annotation and defaults.
+As a main plugin each route is one ``ip`` exec."""
 
 E_INCOMPATIBLE, E_UNKNOWN_CONTAINER, E_INVALID_ENV = 1, 3, 4
 E_DECODE, E_INVALID_CONFIG, E_TRY_AGAIN, E_UNAVAILABLE = 6, 7, 11, 50
@@ -96,6 +120,8 @@ def loads(text: str | bytes) -> Any:
         value, end = _SCAN(text, start)
     except StopIteration as stop:
         raise ValueError(f"expecting a JSON value at char {stop.value}") from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     except (ValueError, SystemError):
         # The C scanner builds its error from json.decoder, which it cannot
         # always import by itself; on this (error-only) path json is fine.
@@ -127,8 +153,208 @@ class CniError(Exception):
         return doc
 
 
+# --- parsing: every untrusted value becomes its type before it is used --------
+#
+# Each parser raises ValueError; the caller turns it into the CNI error code
+# of where the value came from (4 environment, 7 config, 101 agent reply).
+
+_ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+_DNS_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+_HEX = "0123456789abcdefABCDEF"
+_DNS_KEYS = frozenset(("nameservers", "domain", "search", "options"))
+
+
+def parse_ip(value: object) -> tuple[int, bytes]:
+    """An address as ``inet_pton`` reads it: (family, packed bytes)."""
+    if isinstance(value, str) and value.isascii():
+        family = _socket.AF_INET6 if ":" in value else _socket.AF_INET
+        try:
+            return family, _socket.inet_pton(family, value)
+        except (OSError, ValueError):  # ValueError: an embedded NUL
+            pass
+    raise ValueError(f"{value!r} is not an IP address")
+
+
+def ip_text(value: object) -> str:
+    """The address re-printed by ``inet_ntop``: the only form that reaches ``ip``."""
+    return _socket.inet_ntop(*parse_ip(value))
+
+
+def parse_cidr(value: object) -> tuple[int, bytes, int]:
+    """``address/length`` (a bare address is a host route): (family, packed, length)."""
+    address, slash, length = value.partition("/") if isinstance(value, str) else ("", "", "")
+    family, packed = parse_ip(address)
+    width = len(packed) * 8
+    if not slash:
+        return family, packed, width
+    if not (length.isascii() and length.isdigit() and len(length) <= 3 and int(length) <= width):
+        raise ValueError(f"{value!r} has no prefix length in 0..{width}")
+    return family, packed, int(length)
+
+
+def _masked(packed: bytes, bits: int) -> bytes:
+    width = len(packed) * 8
+    value = int.from_bytes(packed, "big") >> (width - bits) << (width - bits)
+    return value.to_bytes(len(packed), "big")
+
+
+def canonical_cidr(value: object) -> str:
+    """``192.168.0.101/24`` -> ``192.168.0.0/24`` (iproute2 refuses host bits).
+
+    Done with ``inet_pton`` rather than ``ipaddress``, which is slower
+    to import than the rest of the plugin's hot path.
+    """
+    family, packed, bits = parse_cidr(value)
+    return f"{_socket.inet_ntop(family, _masked(packed, bits))}/{bits}"
+
+
+def mac_text(value: object) -> str:
+    """Six hex octets, colon separated, unicast and not zero (what the kernel accepts)."""
+    octets = value.split(":") if isinstance(value, str) else []
+    if len(octets) != 6 or not all(len(o) == 2 and not o.strip(_HEX) for o in octets):
+        raise ValueError(f"{value!r} is not a MAC address")
+    if int(octets[0], 16) & 1 or not any(int(o, 16) for o in octets):
+        raise ValueError(f"{value!r} is not a unicast MAC address")
+    return str(value).lower()
+
+
+def ifname(value: object) -> str:
+    """A link name by the kernel's rules (``dev_valid_name``), and libcni's.
+
+    At most 15 bytes, not ``.`` or ``..``, no ``/``, ``:`` or whitespace;
+    also no control characters, and no ``%`` (the kernel would pick the name
+    itself: ``net%d`` becomes ``net0``).
+    """
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value.encode("utf-8", "surrogateescape")) <= 15
+        or value in (".", "..")
+        or not value.isprintable()
+        or any(c in value for c in " /:%")
+    ):
+        raise ValueError(
+            f"{value!r} is not a valid interface name "
+            "(1-15 bytes, no whitespace, '/', ':' or '%', not '.' or '..')"
+        )
+    return value
+
+
+def mtu(value: object) -> int:
+    """0 (not set) or an MTU the kernel takes for IPv4: an integer in 68..65535."""
+    if value is None:
+        return 0
+    if type(value) is int and (value == 0 or 68 <= value <= 65535):  # bool is no MTU
+        return value
+    raise ValueError(f"{value!r} is not an MTU (an integer in 68..65535)")
+
+
+def abs_path(value: object, limit: int = 4095) -> str:
+    """An absolute path of printable characters, no spaces, no ``.``/``..`` part."""
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or len(value.encode("utf-8", "surrogateescape")) > limit
+        or not value.isprintable()
+        or " " in value
+        or any(part in (".", "..") for part in value.split("/"))
+    ):
+        raise ValueError(f"{value!r} is not an absolute path of at most {limit} bytes")
+    return value
+
+
+def socket_path(value: object) -> str:
+    """A unix socket path: absolute, and within ``sun_path`` (107 bytes)."""
+    return abs_path(value, 107)
+
+
+def container_id(value: object) -> str:
+    """libcni's rule: a letter or digit, then letters, digits, ``_``, ``.`` and ``-``."""
+    if not isinstance(value, str) or not value[:1].isalnum() or value.strip(_ALNUM + "_.-"):
+        raise ValueError(f"{value!r} is not a container ID")
+    return value
+
+
+def provider(value: object) -> str:
+    """A DNS-1123 subdomain, as it prefixes the pod's annotation keys (``<nad>.<ns>``)."""
+    labels = value.split(".") if isinstance(value, str) and len(value) <= 253 else [""]
+    for label in labels:
+        if not label or label[0] == "-" or label[-1] == "-" or label.strip(_DNS_CHARS):
+            raise ValueError(
+                f"{value!r} is not a provider: lower-case DNS labels joined by dots, "
+                "<nad>.<namespace> or <nad>.<namespace>.ovn"
+            )
+    return str(value)
+
+
+def _items(value: object, limit: int) -> list[Any]:
+    if not isinstance(value, list) or len(value) > limit:
+        raise ValueError(f"{str(value)[:80]!r} is not a list of at most {limit} items")
+    return value
+
+
+def _word(value: object) -> str:
+    """A resolv.conf word: printable, no spaces, at most 253 characters."""
+    if not isinstance(value, str) or len(value) > 253 or not value.isprintable() or " " in value:
+        raise ValueError(f"{value!r} is not a DNS name or option")
+    return value
+
+
+def dns(value: object) -> dict[str, Any]:
+    """CNI's DNS object: ``nameservers`` (addresses), ``domain``, ``search``, ``options``."""
+    if not value:
+        return {}
+    if not isinstance(value, dict) or not set(value) <= _DNS_KEYS:
+        raise ValueError(f"dns {str(value)[:80]!r} is not an object of nameservers, domain, ...")
+    parsed: dict[str, Any] = {}
+    if "nameservers" in value:
+        parsed["nameservers"] = [ip_text(v) for v in _items(value["nameservers"], 32)]
+    if "domain" in value:
+        parsed["domain"] = _word(value["domain"])
+    for key in ("search", "options"):
+        if key in value:
+            parsed[key] = [_word(v) for v in _items(value[key], 32)]
+    return parsed
+
+
+def _given(route: dict[str, Any], key: str) -> object:
+    value = route.get(key)
+    return None if value in (None, "") else value
+
+
+def routes(value: object, limit: int) -> list[dict[str, str]]:
+    """``[{"dst", "gw"}]``: ``dst`` a CIDR (host bits cleared), ``gw`` an address.
+
+    Either may be absent (no ``dst``: the default route), not both; the two
+    are of one family.
+    """
+    parsed = []
+    for route in _items(value or [], limit):
+        if not isinstance(route, dict):
+            raise ValueError(f"route {route!r} is not an object")
+        dst, gw = _given(route, "dst"), _given(route, "gw")
+        if dst is None and gw is None:
+            raise ValueError(f"route {route!r} has neither dst nor gw")
+        entry = {} if dst is None else {"dst": canonical_cidr(dst)}
+        if gw is not None:
+            entry["gw"] = ip_text(gw)
+        if len(entry) == 2 and (":" in entry["dst"]) != (":" in entry["gw"]):
+            raise ValueError(f"route to {entry['dst']} via {entry['gw']} mixes address families")
+        parsed.append(entry)
+    return parsed
+
+
+# --- the network config, the environment and the agent's reply -------------------
+
+_HINTS = {
+    "server_socket": f"the node agent's unix socket, usually {DEFAULT_SOCKET}",
+    "provider": "<nad>.<namespace> (or <nad>.<namespace>.ovn for a kube-ovn NIC)",
+    "routes": 'a list of {"dst": "<cidr>", "gw": "<address>"}',
+    "bridge": "the name of a Linux bridge on the node (created when missing)",
+}
+
+
 class NetConf:
-    """What the plugin needs from the network config, validated."""
+    """What the plugin needs from the network config, every value parsed."""
 
     __slots__ = (
         "bridge",
@@ -142,7 +368,7 @@ class NetConf:
         "server_socket",
     )
 
-    def __init__(self, doc: dict[str, Any]) -> None:
+    def __init__(self, doc: dict[str, Any], command: str = "ADD") -> None:
         self.cni_version: str = doc.get("cniVersion", "")
         self.main: bool = doc.get("type") == PLUGIN_TYPE
         section = doc if self.main else doc.get("ipam")
@@ -152,34 +378,39 @@ class NetConf:
                 "not a kube-ovn config",
                 'need "type" or "ipam.type" set to "kube-ovn"',
             )
-        self.server_socket: str = _string(section, "server_socket")
-        self.provider: str = _string(section, "provider")
-        self.routes: list[dict[str, str]] = _routes(section.get("routes", []))
-        self.dns: dict[str, Any] = doc.get("dns") or {}
-        self.bridge: str = doc.get("bridge", "") if self.main else ""
-        self.mtu: int = doc.get("mtu", 0) if self.main else 0
-        self.prev: dict[str, Any] | None = doc.get("prevResult")
-        if not isinstance(self.bridge, str) or not isinstance(self.mtu, int):
-            raise CniError(
-                E_INVALID_CONFIG, "invalid config", '"bridge" must be a string and "mtu" an integer'
-            )
+        self.server_socket: str = _setting(section, "server_socket", socket_path)
+        self.provider: str = _setting(section, "provider", provider)
+        # Only ADD and CHECK use these: DEL must clean up even after a NAD
+        # edit made one of them invalid (the runtime retries a failed DEL).
+        lease = command in ("ADD", "CHECK")
+        self.routes: list[dict[str, str]] = _setting(section, "routes", _config_routes, lease)
+        self.dns: dict[str, Any] = _setting(doc, "dns", dns, lease)
+        self.bridge: str = _setting(doc, "bridge", _bridge, lease and self.main)
+        self.mtu: int = _setting(doc, "mtu", mtu, lease and self.main)
+        self.prev: Any = doc.get("prevResult")
 
 
-def _string(section: dict[str, Any], key: str) -> str:
+def _config_routes(value: object) -> list[dict[str, str]]:
+    return routes(value, MAX_CONFIG_ROUTES)
+
+
+def _bridge(value: object) -> str:
+    return ifname(value) if value else ""
+
+
+def _setting(
+    section: dict[str, Any], key: str, parse: Callable[[Any], Any], used: bool = True
+) -> Any:
+    if not used:  # e.g. "mtu" of an IPAM config belongs to the calling plugin
+        return parse(None)
     value = section.get(key)
-    if not isinstance(value, str) or not value:
-        hint = {
-            "server_socket": f"the node agent's unix socket, usually {DEFAULT_SOCKET}",
-            "provider": "<nad>.<namespace> (or <nad>.<namespace>.ovn for a kube-ovn NIC)",
-        }[key]
-        raise CniError(E_INVALID_CONFIG, f"invalid config: {key} is required", f"set it to {hint}")
-    return value
-
-
-def _routes(value: Any) -> list[dict[str, str]]:
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        raise CniError(E_INVALID_CONFIG, "invalid config: routes must be a list of objects")
-    return [{k: str(v) for k, v in r.items() if k in ("dst", "gw")} for r in value]
+    try:
+        return parse(value)
+    except ValueError as exc:
+        hint = f"set it to {_HINTS[key]}" if key in _HINTS else ""
+        if value is None or value == "":
+            raise CniError(E_INVALID_CONFIG, f"invalid config: {key} is required", hint) from None
+        raise CniError(E_INVALID_CONFIG, f"invalid config: {key}: {exc}", hint) from None
 
 
 def load_config(raw: bytes) -> dict[str, Any]:
@@ -208,16 +439,21 @@ def cni_args(value: str) -> dict[str, str]:
     return {key: val for key, _, val in pairs if key}
 
 
+ENV_PARSERS = (("CNI_CONTAINERID", container_id), ("CNI_IFNAME", ifname), ("CNI_NETNS", abs_path))
+
+
 def need_env(env: dict[str, str], command: str) -> None:
-    """The variables the CNI spec requires for ``command``."""
+    """The variables the CNI spec requires for ``command``, each parsed when set."""
     full = ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_NETNS")
     required = {"ADD": full, "CHECK": full, "DEL": full[:2]}
     missing = [name for name in required.get(command, ()) if not env.get(name)]
     if missing:
         raise CniError(E_INVALID_ENV, f"{', '.join(missing)} must be set for {command}")
-    ifname = env.get("CNI_IFNAME", "")
-    if ifname and (len(ifname) > 15 or "/" in ifname or ifname in (".", "..") or " " in ifname):
-        raise CniError(E_INVALID_ENV, f"CNI_IFNAME {ifname!r} is not a valid interface name")
+    for name, parse in ENV_PARSERS:
+        try:
+            parse(env[name]) if env.get(name) else None
+        except ValueError as exc:
+            raise CniError(E_INVALID_ENV, f"{name}: {exc}") from None
 
 
 def build_request(conf: NetConf, env: dict[str, str]) -> dict[str, Any]:
@@ -248,27 +484,55 @@ def build_request(conf: NetConf, env: dict[str, str]) -> dict[str, Any]:
     return request
 
 
+def _leased(entry: object) -> dict[str, str]:
+    """One leased address: a host address of its CIDR, gateway of the same family."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"ips entry {entry!r} is not an object")
+    family, packed = parse_ip(entry.get("ip"))
+    net_family, net, bits = parse_cidr(entry.get("cidr"))
+    network = _masked(net, bits)
+    width = len(packed) * 8
+    if (
+        net_family != family
+        or _masked(packed, bits) != network
+        or (packed == network and bits < width - 1)
+    ):
+        raise ValueError(f"{entry.get('ip')!r} is not a host address of {entry.get('cidr')!r}")
+    gateway = entry.get("gateway") or ""
+    if gateway and parse_ip(gateway)[0] != family:
+        raise ValueError(f"gateway {gateway!r} is not of the family of {entry.get('ip')!r}")
+    return {
+        "ip": _socket.inet_ntop(family, packed),
+        "cidr": f"{_socket.inet_ntop(family, network)}/{bits}",
+        "gateway": ip_text(gateway) if gateway else "",
+    }
+
+
+def parse_reply(reply: Any, *, main: bool) -> dict[str, Any]:
+    """The agent's ADD answer with every value parsed (101 when one is unusable).
+
+    MAC and MTU are read only where they are used, by the main plugin's own
+    NIC: as an IPAM plugin the calling plugin owns the link.
+    """
+    try:
+        if not isinstance(reply, dict):
+            raise ValueError("it is not a JSON object")
+        ips = [_leased(entry) for entry in _items(reply.get("ips"), 8)]
+        if not ips:
+            raise ValueError("it has no ips")
+        return {
+            "ips": ips,
+            "mac_address": mac_text(reply.get("mac_address")) if main else "",
+            "mtu": mtu(reply.get("mtu")) if main else 0,
+            "routes": routes(reply.get("routes"), MAX_REPLY_ROUTES),
+            "dns": dns(reply.get("dns")),
+        }
+    except ValueError as exc:
+        raise CniError(E_BAD_REPLY, "the node agent's reply is unusable", str(exc)[:500]) from None
+
+
 def _prefix(cidr: str) -> str:
     return cidr.rpartition("/")[2]
-
-
-def canonical_cidr(cidr: str) -> str:
-    """``192.168.0.101/24`` -> ``192.168.0.0/24`` (iproute2 refuses host bits).
-
-    Done with ``inet_pton`` rather than ``ipaddress``, which is slower
-    to import than the rest of the plugin's hot path.
-    """
-    address, _, length = cidr.partition("/")
-    family = _socket.AF_INET6 if ":" in address else _socket.AF_INET
-    try:
-        packed = _socket.inet_pton(family, address)
-        bits = int(length) if length else len(packed) * 8
-    except (OSError, ValueError):
-        raise CniError(E_BAD_REPLY, f"route destination {cidr!r} is not a CIDR") from None
-    if not 0 <= bits <= len(packed) * 8:
-        raise CniError(E_BAD_REPLY, f"route destination {cidr!r} has a bad prefix length")
-    value = int.from_bytes(packed, "big") >> (len(packed) * 8 - bits) << (len(packed) * 8 - bits)
-    return f"{_socket.inet_ntop(family, value.to_bytes(len(packed), 'big'))}/{bits}"
 
 
 def _family_default(gw: str) -> str:
@@ -276,33 +540,30 @@ def _family_default(gw: str) -> str:
 
 
 def build_result(conf: NetConf, reply: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
-    """The CNI result in the caller's cniVersion from the agent's reply."""
+    """The CNI result in the caller's cniVersion from the parsed reply."""
     old = conf.cni_version < "1.0.0"
     result: dict[str, Any] = {"cniVersion": conf.cni_version}
     if conf.main:
-        iface: dict[str, Any] = {"name": env["CNI_IFNAME"], "mac": reply.get("mac_address", "")}
+        iface: dict[str, Any] = {"name": env["CNI_IFNAME"], "mac": reply["mac_address"]}
         iface["sandbox"] = env.get("CNI_NETNS", "")
-        if conf.cni_version == "1.1.0" and reply.get("mtu"):
-            iface["mtu"] = int(reply["mtu"])
+        if conf.cni_version == "1.1.0" and reply["mtu"]:
+            iface["mtu"] = reply["mtu"]
         result["interfaces"] = [iface]
     ips = []
     for entry in reply["ips"]:
         ip: dict[str, Any] = {"address": f"{entry['ip']}/{_prefix(entry['cidr'])}"}
         if old:
             ip["version"] = "6" if ":" in entry["ip"] else "4"
-        if entry.get("gateway"):
+        if entry["gateway"]:
             ip["gateway"] = entry["gateway"]
         if conf.main:
             ip["interface"] = 0
         ips.append(ip)
     result["ips"] = ips
     routes = [
-        {
-            "dst": canonical_cidr(r["dst"]) if r.get("dst") else _family_default(r["gw"]),
-            "gw": r["gw"],
-        }
-        for r in reply.get("routes") or []
-        if r.get("gw")
+        {"dst": r.get("dst") or _family_default(r["gw"]), "gw": r["gw"]}
+        for r in reply["routes"]
+        if "gw" in r
     ]
     if not routes:
         routes = [
@@ -312,28 +573,16 @@ def build_result(conf: NetConf, reply: dict[str, Any], env: dict[str, str]) -> d
         ]
     if routes:
         result["routes"] = routes
-    if reply.get("dns"):
+    if reply["dns"]:
         result["dns"] = reply["dns"]
     return result
 
 
-def validate_reply(reply: Any) -> dict[str, Any]:
-    try:
-        ok = (
-            isinstance(reply, dict)
-            and reply["ips"]
-            and all(isinstance(i["ip"], str) and isinstance(i["cidr"], str) for i in reply["ips"])
-        )
-    except (KeyError, TypeError):
-        ok = False
-    if not ok:
-        raise CniError(E_BAD_REPLY, "the node agent's reply has no usable ips", repr(reply)[:300])
-    return reply  # type: ignore[no-any-return]
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def check_against(
-    prev: dict[str, Any] | None, reply: dict[str, Any], ifname: str, *, main: bool
-) -> None:
+def check_against(prev: Any, reply: dict[str, Any], ifname: str, *, main: bool) -> None:
     """CHECK: the lease the agent holds now must be what the runtime recorded.
 
     The MAC is compared only for the main plugin's own interface: as an IPAM
@@ -342,17 +591,17 @@ def check_against(
     """
     if not isinstance(prev, dict):
         raise CniError(E_INVALID_CONFIG, "CHECK needs prevResult in the network config")
-    recorded = {ip.get("address") for ip in prev.get("ips") or [] if isinstance(ip, dict)}
+    recorded = {ip.get("address") for ip in _dicts(prev.get("ips"))}
     for entry in reply["ips"]:
         address = f"{entry['ip']}/{_prefix(entry['cidr'])}"
         if address not in recorded:
             raise CniError(
                 E_LEASE_MISMATCH,
                 f"lease {address} is not in prevResult",
-                f"prevResult has {sorted(a for a in recorded if a)}",
+                f"prevResult has {sorted(str(a) for a in recorded if a)}",
             )
-    for iface in prev.get("interfaces") or [] if main else []:
-        mac = reply.get("mac_address", "")
+    mac = reply["mac_address"]
+    for iface in _dicts(prev.get("interfaces")) if main else []:
         if (
             iface.get("name") == ifname
             and iface.get("sandbox")
@@ -365,23 +614,34 @@ def check_against(
 
 
 def http_unix(path: str, method: str, url: str, body: Any, timeout: float) -> tuple[int, Any]:
-    """One HTTP/1.1 exchange; a hand-rolled client because http.client imports ssl."""
+    """One HTTP/1.1 exchange; a hand-rolled client because http.client imports ssl.
+
+    ``timeout`` bounds the whole exchange and the reply is read up to
+    MAX_REPLY_BYTES: whatever listens on the socket cannot hold the plugin
+    (and the pod's sandbox) forever or make it swallow the node's memory.
+    """
     payload = b"" if body is None else dumps(body).encode()
     head = (
         f"{method} {url} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
     )
+    deadline = time.monotonic() + timeout
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(path)
         sock.sendall(head.encode() + payload)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
+        raw = b""
+        while len(raw) <= MAX_REPLY_BYTES:
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+        else:
+            raise CniError(E_BAD_REPLY, f"the node agent's reply exceeds {MAX_REPLY_BYTES} bytes")
     finally:
         sock.close()
-    raw = b"".join(chunks)
     header, _, data = raw.partition(b"\r\n\r\n")
     status_line = header.split(b"\r\n", 1)[0].split()
     if len(status_line) < 2 or not status_line[1].isdigit():
@@ -395,7 +655,7 @@ def http_unix(path: str, method: str, url: str, body: Any, timeout: float) -> tu
 def call_agent(conf: NetConf, url: str, body: Any, timeout: float) -> tuple[int, Any]:
     try:
         return http_unix(conf.server_socket, "POST", url, body, timeout)
-    except (OSError, TimeoutError) as exc:
+    except OSError as exc:  # TimeoutError is one
         raise CniError(
             E_TRY_AGAIN,
             f"the node agent is unreachable at {conf.server_socket}",
@@ -404,25 +664,35 @@ def call_agent(conf: NetConf, url: str, body: Any, timeout: float) -> tuple[int,
 
 
 def agent_add(conf: NetConf, request: dict[str, Any]) -> dict[str, Any]:
+    """The agent's lease for this NIC, parsed (see :func:`parse_reply`)."""
     status, reply = call_agent(conf, "/api/v1/add", request, ADD_TIMEOUT)
     if status == 200:
-        return validate_reply(reply)
-    reason = reply.get("error", "") if isinstance(reply, dict) else ""
+        return parse_reply(reply, main=conf.main)
+    reason = str(reply.get("error", "")) if isinstance(reply, dict) else ""
     who = f"{request['pod_namespace']}/{request['pod_name']} provider {request['provider']}"
     code = E_INVALID_CONFIG if status == 400 else E_TRY_AGAIN
-    raise CniError(code, f"the node agent has no lease for {who} (HTTP {status})", reason)
+    raise CniError(code, f"the node agent has no lease for {who} (HTTP {status})", reason[:500])
 
 
 # --- I/O: the main plugin's veth -----------------------------------------------
 
 
-def _run(argv: list[str], stdin: str = "") -> str:
+def _run(argv: list[str]) -> str:
     import subprocess
 
-    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
     if done.returncode:
-        raise CniError(E_LINK, f"{' '.join(argv[:4])} failed", done.stderr.strip()[:500])
+        raise CniError(E_LINK, f"{' '.join(argv)} failed", done.stderr.strip()[:500])
     return done.stdout
+
+
+def run_ip(*args: str, netns: str = "") -> str:
+    """``ip`` with one parsed value per argument; inside ``netns`` when given.
+
+    Every name goes after its keyword (``dev``, ``name``), so no value can be
+    read as a keyword.
+    """
+    return _run(["nsenter", f"--net={netns}", "ip", *args] if netns else ["ip", *args])
 
 
 def host_veth(container_id: str, ifname: str) -> str:
@@ -432,38 +702,58 @@ def host_veth(container_id: str, ifname: str) -> str:
     return f"np{zlib.crc32(f'{container_id}/{ifname}'.encode()):08x}"
 
 
-def pod_commands(ifname: str, result: dict[str, Any], mtu: int) -> str:
-    """``ip -batch`` lines that configure the pod end inside its netns."""
-    lines = [f"link set dev {ifname} address {result['interfaces'][0]['mac']}"]
-    if mtu:
-        lines.append(f"link set dev {ifname} mtu {mtu}")
-    for ip in result["ips"]:
-        nodad = " nodad" if ":" in ip["address"] else ""
-        lines.append(f"address replace {ip['address']} dev {ifname}{nodad}")
-    lines.append(f"link set dev {ifname} up")
-    lines += [
-        f"route replace {r['dst']} via {r['gw']} dev {ifname}" for r in result.get("routes", [])
+def pod_commands(ifname: str, result: dict[str, Any], mtu: int) -> list[list[str]]:
+    """The ``ip`` commands that configure the pod end inside its netns.
+
+    ``result`` holds only re-printed values (see :func:`parse_reply`).
+    """
+    link = ["link", "set", "dev", ifname, "address", result["interfaces"][0]["mac"]]
+    commands = [[*link, *(["mtu", str(mtu)] if mtu else []), "up"]]
+    for leased in result["ips"]:
+        nodad = ["nodad"] if ":" in leased["address"] else []
+        commands.append(["address", "replace", leased["address"], "dev", ifname, *nodad])
+    commands += [
+        ["route", "replace", r["dst"], "via", r["gw"], "dev", ifname]
+        for r in result.get("routes", [])
     ]
-    return "\n".join(lines) + "\n"
+    return commands
+
+
+def check_bridge(name: str) -> None:
+    """An existing link named as the bridge must be one: never bring up or
+    enslave to the node's uplink because a NAD named it."""
+    if not _link_exists(name):
+        return
+    try:
+        kind = loads(run_ip("-d", "-j", "link", "show", "dev", name))[0]["linkinfo"]["info_kind"]
+    except (ValueError, LookupError, TypeError):
+        kind = ""
+    if kind != "bridge":
+        raise CniError(
+            E_INVALID_CONFIG,
+            f"invalid config: bridge {name} exists and is not a Linux bridge",
+            f"it is a {kind or 'plain'} link; {_HINTS['bridge']}",
+        )
 
 
 def setup_veth(conf: NetConf, env: dict[str, str], result: dict[str, Any], mtu: int) -> None:
     netns, ifname = env["CNI_NETNS"], env["CNI_IFNAME"]
     if not _exists(netns):
         raise CniError(E_UNKNOWN_CONTAINER, f"network namespace {netns} does not exist")
+    if conf.bridge:
+        check_bridge(conf.bridge)
     host = host_veth(env["CNI_CONTAINERID"], ifname)
-    _run(["ip", "link", "del", host]) if _link_exists(host) else None
-    _run(["ip", "link", "add", host, "type", "veth", "peer", "name", ifname, "netns", netns])
+    run_ip("link", "del", "dev", host) if _link_exists(host) else None
+    run_ip("link", "add", "name", host, "type", "veth", "peer", "name", ifname, "netns", netns)
     try:
         if conf.bridge:
             if not _link_exists(conf.bridge):
-                _run(["ip", "link", "add", conf.bridge, "type", "bridge"])
-            _run(["ip", "link", "set", conf.bridge, "up"])
-            _run(["ip", "link", "set", host, "master", conf.bridge])
-        if mtu:
-            _run(["ip", "link", "set", host, "mtu", str(mtu)])
-        _run(["ip", "link", "set", host, "up"])
-        _run(["nsenter", f"--net={netns}", "ip", "-batch", "-"], pod_commands(ifname, result, mtu))
+                run_ip("link", "add", "name", conf.bridge, "type", "bridge")
+            run_ip("link", "set", "dev", conf.bridge, "up")
+            run_ip("link", "set", "dev", host, "master", conf.bridge)
+        run_ip("link", "set", "dev", host, *(["mtu", str(mtu)] if mtu else []), "up")
+        for command in pod_commands(ifname, result, mtu):
+            run_ip(*command, netns=netns)
     except CniError:
         teardown_veth(env)
         raise
@@ -483,7 +773,7 @@ def teardown_veth(env: dict[str, str]) -> None:
     host = host_veth(env["CNI_CONTAINERID"], env["CNI_IFNAME"])
     if _link_exists(host):
         try:
-            _run(["ip", "link", "del", host])
+            run_ip("link", "del", "dev", host)
         except CniError as exc:
             print(f"kube-ovn: {exc.msg}: {exc.details}", file=sys.stderr)
 
@@ -495,7 +785,7 @@ def cmd_add(conf: NetConf, env: dict[str, str]) -> dict[str, Any]:
     reply = agent_add(conf, build_request(conf, env))
     result = build_result(conf, reply, env)
     if conf.main:
-        setup_veth(conf, env, result, conf.mtu or int(reply.get("mtu") or 0))
+        setup_veth(conf, env, result, conf.mtu or reply["mtu"])
     return result
 
 
@@ -520,15 +810,15 @@ def cmd_check(conf: NetConf, env: dict[str, str]) -> None:
     check_against(conf.prev, agent_add(conf, request), env["CNI_IFNAME"], main=conf.main)
     if conf.main:
         netns, ifname = env["CNI_NETNS"], env["CNI_IFNAME"]
-        shown = _run(["nsenter", f"--net={netns}", "ip", "-j", "addr", "show", "dev", ifname])
+        shown = run_ip("-j", "addr", "show", "dev", ifname, netns=netns)
         live = {
             f"{a['local']}/{a['prefixlen']}"
             for link in loads(shown)
             for a in link.get("addr_info", [])
         }
-        for ip in conf.prev.get("ips", []) if conf.prev else []:
-            if ip.get("address") not in live:
-                raise CniError(E_LEASE_MISMATCH, f"{ifname} lost address {ip.get('address')}")
+        for recorded in _dicts(conf.prev.get("ips")):
+            if recorded.get("address") not in live:
+                raise CniError(E_LEASE_MISMATCH, f"{ifname} lost address {recorded.get('address')}")
 
 
 def cmd_gc(conf: NetConf, doc: dict[str, Any]) -> None:
@@ -585,7 +875,7 @@ def run(env: dict[str, str], raw: bytes) -> dict[str, Any] | None:
     doc = load_config(raw)
     check_version(doc.get("cniVersion", ""))
     need_env(env, command)
-    conf = NetConf(doc)
+    conf = NetConf(doc, command)
     if command == "ADD":
         return cmd_add(conf, env)
     if command == "DEL":

@@ -7,6 +7,10 @@ Kube-OVN plugin binary can talk to this agent and ours to theirs. Two
 optional extensions: ``pod_uid`` (the runtime's K8S_POD_UID, checked against
 the lease) and ``wait_seconds`` (CHECK asks with 0: never wait).
 
+Every request field is parsed by :mod:`cnibin.agent.fields` before it is
+used, and ``routes`` and ``dns`` are echoed only in their canonical form: a
+main plugin hands the reply to ``ip`` as root.
+
 Gateway and default route are returned only for the NIC that carries the
 pod's default route: the attachment says so (``default-route`` in the
 networks annotation), or the NIC is the pod's main one (``eth0``).
@@ -15,9 +19,11 @@ networks annotation), or the NIC is the pod's main one (``eth0``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnibin.agent import fields
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider
 from store.core.records import Attachment
 
@@ -74,47 +80,38 @@ def _text(doc: dict[str, Any], key: str, *, required: bool = False) -> str:
     return value
 
 
-def _routes(value: Any) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
-        raise RequestError('routes must be a list of {"dst", "gw"} objects')
-    routes = []
-    for route in value:
-        dst, gw = route.get("dst", "") or "", route.get("gw", "") or ""
-        if not isinstance(dst, str) or not isinstance(gw, str):
-            raise RequestError("route dst and gw must be strings")
-        routes.append((dst, gw))
-    return tuple(routes)
+def _name(
+    doc: dict[str, Any], key: str, parse: Callable[[str], str], required: bool = False
+) -> str:
+    """A string field checked by ``parse`` (an empty optional one is left empty)."""
+    value = _text(doc, key, required=required)
+    return _parsed(key, parse, value) if value else value
+
+
+def _parsed(key: str, parse: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise RequestError(f"{key}: {exc}") from None
 
 
 def parse_add_request(body: bytes) -> AddRequest:
     """Validate a request body; every problem becomes a :class:`RequestError`."""
     doc = _object(body)
-    wait = doc.get("wait_seconds")
-    if wait is not None and (
-        isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0
-    ):
-        raise RequestError("wait_seconds must be a non-negative number")
-    dns = doc.get("dns")
-    dns = {} if dns is None else dns
-    if not isinstance(dns, dict):
-        raise RequestError("dns must be an object")
-    uid = _text(doc, "pod_uid")
+    uid = _name(doc, "pod_uid", fields.pod_uid)
+    pod = PodRef(
+        _name(doc, "pod_namespace", fields.namespace, required=True),
+        _name(doc, "pod_name", fields.pod_name, required=True),
+    )
     return AddRequest(
-        ref=AttachmentRef(
-            PodRef(
-                _text(doc, "pod_namespace", required=True), _text(doc, "pod_name", required=True)
-            ),
-            Provider(_text(doc, "provider", required=True)),
-        ),
-        container_id=_text(doc, "container_id"),
-        net_ns=_text(doc, "net_ns"),
-        if_name=_text(doc, "if_name"),
-        routes=_routes(doc.get("routes")),
+        ref=AttachmentRef(pod, Provider(_name(doc, "provider", fields.provider, required=True))),
+        container_id=_name(doc, "container_id", fields.container_id),
+        net_ns=_name(doc, "net_ns", fields.net_ns),
+        if_name=_name(doc, "if_name", fields.if_name),
+        routes=_parsed("routes", fields.routes, doc.get("routes")),
         pod_uid=PodUID(uid) if uid else None,
-        wait_seconds=None if wait is None else float(wait),
-        dns=dns,
+        wait_seconds=_parsed("wait_seconds", fields.wait_seconds, doc.get("wait_seconds")),
+        dns=_parsed("dns", fields.dns, doc.get("dns")),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from ops.lab.cni import (
     pod_args,
 )
 from ops.lab.etcd import EtcdServer
-from ops.lab.netns import Lab, Netns
+from ops.lab.netns import Lab, Netns, ip
 from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Attachment, Route
@@ -32,6 +33,7 @@ from store.errors import PermanentError
 from store.etcd import EtcdClient, connect
 from store.leases import Ipam
 from store.subnets import Subnets
+from tests.cni.hostile import Smuggled
 from tests.support.components import missing
 
 SEED_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
@@ -72,9 +74,31 @@ def cni_path(cni_bin: Path, reference_plugins: Path) -> list[Path]:
     return [cni_bin, reference_plugins]
 
 
+class SettledLab(netns.Lab):
+    """The lab, with IPv6 duplicate address detection off in each namespace.
+
+    Otherwise every link's link-local address stays tentative for a second
+    or two after the link comes up, and its local route appears only then:
+    the kernel would still be changing the namespaces while a test compares
+    them before and after a plugin call (tests/cni/hostile.py).
+    """
+
+    def create(self, role: str) -> Netns:
+        ns = super().create(role)
+        for scope in ("all", "default"):
+            ip_netns_sysctl(ns.name, f"net.ipv6.conf.{scope}.accept_dad=0")
+        return ns
+
+
+def ip_netns_sysctl(name: str, setting: str) -> None:
+    subprocess.run(
+        ["ip", "netns", "exec", name, "sysctl", "-qw", setting], check=True, capture_output=True
+    )
+
+
 @pytest.fixture
 def lab(netns_ready: None) -> Iterator[netns.Lab]:
-    with netns.Lab() as created:
+    with SettledLab() as created:
         yield created
 
 
@@ -154,6 +178,7 @@ class Runner:
         ifname: str = "net1",
         name: str = "samplepod",
         extra_args: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> CniOutcome:
         assert self.lab.host is not None
         return exec_plugin(
@@ -167,6 +192,7 @@ class Runner:
             cni_args={**pod_args("default", name), **(extra_args or {})},
             netns=self.lab.host.name,
             openvswitch_dir=self.agent.socket.parent,
+            env=env,
         )
 
 
@@ -178,3 +204,10 @@ def run(lab: Lab, agent: AgentProcess, cni_path: list[Path]) -> Runner:
 @pytest.fixture
 def leases(etcd_client: EtcdClient, etcd_prefix: str) -> Leases:
     return Leases(etcd_client, etcd_prefix)
+
+
+@pytest.fixture
+def smuggled(tmp_path: Path) -> Iterator[Smuggled]:
+    payload = Smuggled(f"pwn{secrets.token_hex(3)}", tmp_path / "pwned")
+    yield payload
+    ip("netns", "del", payload.name, check=False)  # only ever there on a vulnerable plugin

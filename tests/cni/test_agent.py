@@ -88,7 +88,7 @@ def test_malformed_http_is_refused_and_the_agent_lives_on(
     [
         (b"{not json", "not JSON"),
         ({**ADD, "pod_name": ""}, "pod_name is required"),
-        ({**ADD, "routes": {"dst": "x"}}, "routes must be a list"),
+        ({**ADD, "routes": {"dst": "x"}}, "routes: must be a list"),
         ({**ADD, "pod_namespace": ["default"]}, "pod_namespace must be a string"),
     ],
 )
