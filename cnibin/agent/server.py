@@ -38,6 +38,8 @@ from cnibin.agent.service import AgentService, Answer
 
 log = logging.getLogger(__name__)
 
+READ_TIMEOUT = 10.0
+
 
 def _route(service: AgentService, verb: str, body: bytes) -> Answer:
     try:
@@ -57,6 +59,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     default_request_version = "HTTP/1.1"  # answer garbage with a status line, not HTTP/0.9
     server: AgentServer
+    timeout = READ_TIMEOUT
+    """Seconds a read may wait: a client that connects and stops talking is dropped
+    instead of holding a thread forever. The lease wait is not a read."""
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Protocol-level errors (bad request line, headers) as JSON like the rest."""
@@ -95,7 +100,11 @@ class Handler(BaseHTTPRequestHandler):
         if length is None or not length.isdigit() or int(length) > MAX_BODY:
             self.close_connection = True
             return None
-        return self.rfile.read(int(length))
+        try:
+            return self.rfile.read(int(length))
+        except TimeoutError:  # the client stopped sending: drop it (see READ_TIMEOUT)
+            self.close_connection = True
+            return None
 
     def _send(self, verb: str, answer: Answer, started: float | None = None) -> None:
         payload = b"" if answer.body is None else json.dumps(answer.body).encode()

@@ -32,6 +32,7 @@ from reconciler.core.errors import (
     InvalidIPPoolAnnotation,
     InvalidRoutes,
 )
+from store.core.addressing import parse_ip
 from store.core.identity import Mac, Provider
 from store.core.records import Attachment, Route
 from store.errors import InvalidAddress, InvalidMac
@@ -67,10 +68,13 @@ def family_of(address: str) -> int:
 
 
 def parse_address(text: str, what: str) -> str:
-    """One IP address, normalised (``::0001`` -> ``::1``); InvalidAddress otherwise."""
+    """One IP address, normalised (``::0001`` -> ``::1``); InvalidAddress otherwise.
+
+    The store's reading (:func:`store.core.addressing.parse_ip`): the same rules
+    everywhere, so nothing the planner accepts is refused later (no zone ids)."""
     try:
-        return str(ipaddress.ip_address(text.strip()))
-    except ValueError as exc:
+        return str(parse_ip(text))
+    except InvalidAddress as exc:
         raise InvalidAddress(f"{what}: {text.strip()!r} is not an IP address") from exc
 
 
@@ -129,8 +133,8 @@ def parse_ip_pool(value: str, what: str) -> PoolRequest:
 
 def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
+        parse_ip(text)
+    except InvalidAddress:
         return False
     return True
 
@@ -176,13 +180,14 @@ def _route(item: object, what: str) -> Route:
     if dst:
         try:
             # strict=False: Kube-OVN's own example writes 192.168.0.101/24.
+            parse_ip(dst.partition("/")[0])  # strict address rules first (no zone id)
             dst = str(ipaddress.ip_network(dst, strict=False))
-        except ValueError as exc:
+        except (ValueError, InvalidAddress) as exc:
             raise InvalidRoutes(f"{what}: 'dst' {dst!r} is not a CIDR") from exc
     if gw:
         try:
-            gw = str(ipaddress.ip_address(gw))
-        except ValueError as exc:
+            gw = str(parse_ip(gw))  # the store's strict reading: no zone ids, no "10.1"
+        except InvalidAddress as exc:
             raise InvalidRoutes(f"{what}: 'gw' {gw!r} is not an IP address") from exc
     if dst and gw and ipaddress.ip_network(dst).version != ipaddress.ip_address(gw).version:
         raise InvalidRoutes(f"{what}: route to {dst} via {gw} mixes address families")

@@ -116,8 +116,11 @@ def parse_subnet_spec(
     networks = _parse_cidr_block(name, cidr_block)
     _check_protocol(name, protocol, networks)
     gateways = _parse_gateways(name, gateway, networks)
-    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 0 <= mtu <= 65535:
-        raise InvalidSubnetSpec(f"subnet {name}: mtu {mtu!r} is not an integer in 0..65535")
+    if not isinstance(mtu, int) or isinstance(mtu, bool) or not (mtu == 0 or 68 <= mtu <= 65535):
+        # 68 is IPv4's minimum link MTU (RFC 791); 0 leaves the NIC's MTU alone.
+        raise InvalidSubnetSpec(
+            f"subnet {name}: mtu {mtu!r} is not 0 (unset) or an integer in 68..65535"
+        )
     excludes = _parse_excludes(name, exclude_ips, networks)
     layouts = tuple(
         _layout(networks[family], gateways[family], excludes.get(family, Ranges()))

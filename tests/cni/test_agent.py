@@ -186,3 +186,18 @@ def test_a_plugin_that_gives_up_while_waiting_does_not_disturb_the_agent(
     assert post(agent.socket, "/api/v1/add", ADD)[0] == 200
     assert 'nicpool_cni_errors_total{reason="ClientGone"} 1.0' in agent.metrics()
     assert "Traceback" not in agent.log_text()
+
+
+def test_a_client_that_never_sends_its_request_is_dropped(agent: AgentProcess) -> None:
+    """A connection that opens and then says nothing must not hold an agent thread
+    forever (the socket is root-only, but a stuck runtime is enough)."""
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(agent.socket))
+    silent.sendall(b"POST /api/v1/add HTTP/1.1\r\nContent-Length: 500\r\n\r\n{")  # and no more
+    silent.settimeout(60)
+    try:
+        closed = silent.recv(65536)  # the agent answers or hangs up; it must not wait forever
+    finally:
+        silent.close()
+    assert closed == b"" or closed.startswith(b"HTTP/1.1 4")
+    assert agent.process is not None and agent.process.poll() is None

@@ -184,3 +184,13 @@ def test_any_pool_text_parses_or_is_refused_cleanly(value: str) -> None:
     except (InvalidIPPoolAnnotation, InvalidAddress):
         return
     assert found.pool_name or found.entries
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['[{"dst": "10.0.0.0/8", "gw": "fe80::1%eth0"}]', '[{"gw": "10.1"}]', '[{"gw": "010.0.0.1"}]'],
+)
+def test_route_gateways_are_read_as_strictly_as_the_store_reads_addresses(value: str) -> None:
+    """A zone id or a legacy form would pass the planner and fail at CNI ADD on the node."""
+    with pytest.raises(InvalidRoutes, match="not an IP address"):
+        ann.parse_routes(value, "routes")

@@ -92,3 +92,9 @@ def test_malformed_fields_are_refused_with_a_message_naming_them(
 def test_subnet_names_must_be_dns_subdomains(name: str) -> None:
     with pytest.raises(InvalidSubnetSpec, match="DNS-1123"):
         parse_subnet_spec(name, cidr_block="10.0.0.0/24", provider="a.b")
+
+
+@pytest.mark.parametrize("mtu", [1, 10, 67, 65536, -1])
+def test_an_mtu_no_link_can_have_is_refused(mtu: int) -> None:
+    with pytest.raises(InvalidSubnetSpec, match=r"68\.\.65535"):
+        parse_subnet_spec("s", cidr_block="10.0.0.0/24", mtu=mtu)
