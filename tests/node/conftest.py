@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import yaml
 
 from ops.lab.controllers import wait_for
 from ops.node import assets, mounts, network, teardown
@@ -91,7 +92,7 @@ class Net:
         }
 
     def create(self, *docs: dict[str, object]) -> None:
-        self.node.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(d) for d in docs))
+        self.node.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
 
     def lease(self, pod: str) -> str:
         """The address the controller annotated for the pod's net1."""
