@@ -176,8 +176,7 @@ build_busybox() {
   [[ -s "$BUSYBOX_ARCHIVE" ]] && return
   local busybox
   busybox=$(command -v busybox) || { log "busybox-static is not installed"; exit 1; }
-  file -L "$busybox" 2>/dev/null | grep -q 'statically linked' \
-    || ldd "$busybox" 2>&1 | grep -q 'not a dynamic' \
+  { ldd "$busybox" 2>&1 || true; } | grep -q 'not a dynamic' \
     || { log "$busybox is not static (install busybox-static)"; exit 1; }
   local rootfs="$work/busybox" applet
   mkdir -p "$rootfs/bin" "$rootfs/etc" "$rootfs/tmp" "$rootfs/root"
@@ -237,7 +236,7 @@ build_nicpool() {
   log "nicpool $(nicpool_version) ($(source_hash)): wheels for it and its dependencies"
   # Built here with this machine's pip (the image's python3 is the same
   # minor version), so the chroot needs no network.
-  python3 -m pip wheel -q --wheel-dir "$wheels" "$REPO" >&2
+  "${PYTHON:-python3}" -m pip wheel -q --wheel-dir "$wheels" "$REPO" >&2
   mount -t proc proc "$rootfs/proc"
   # A clean environment: the machine's PIP_* settings name its own paths.
   local in_root=(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root chroot "$rootfs")
