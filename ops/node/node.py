@@ -6,7 +6,7 @@ kube-scheduler, the cgroup root and the mount namespace, the CNI
 configuration, containerd (and imports the images into it), and kubelet;
 it returns once the node is ``Ready`` and untainted. Any failure tears down
 what was started and raises :class:`NodeError` with the failing
-component's log tail. :class:`~ops.node.cluster.Cluster` is what callers use
+component's log tail. :class:`~ops.node.cluster.NodeCluster` is what callers use
 afterwards.
 """
 
