@@ -1,8 +1,9 @@
-"""Fixtures for the node tier: one real node for the session, and test networks on it.
+"""Fixtures for the node tier: one real node for the tier, and test networks on it.
 
-The session attaches to a node ``make cluster`` left running (and leaves it
+The tier attaches to a node ``make cluster`` left running (and leaves it
 running), or brings one up with nicpool deployed from ``ops/deploy`` and
-removes it at the end, checking that nothing is left behind and that the
+removes it after its last test (package scope, so the check is not blurred
+by other tiers), checking that nothing is left behind and that the
 machine's sysctls and links are as they were. Each test module that needs
 its own addresses gets a namespace with a macvlan NAD (``master: eth0``,
 ``kube-ovn`` IPAM) and a Subnet of its own, removed afterwards.
@@ -15,6 +16,7 @@ import secrets
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -32,17 +34,17 @@ def machine_view() -> dict[str, object]:
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, check=True)
     return {
         "sysctls": mounts.machine_sysctls(),
-        "ip_forward": open("/proc/sys/net/ipv4/ip_forward").read().strip(),
+        "ip_forward": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip(),
         "links": sorted(line.split(":")[1].strip() for line in links.stdout.splitlines()),
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def machine_before() -> dict[str, object]:
     return machine_view()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node(machine_before: dict[str, object]) -> Iterator[NodeCluster]:
     attached = NodeCluster.attach()
     if attached is not None:
