@@ -15,7 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ops.lab.kube import REPO, find_assets
+from ops.lab.binaries import REPO, find_assets
 from ops.node.node import Inputs
 
 KUBE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")

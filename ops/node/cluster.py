@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ops.lab.binaries import REPO
 from ops.lab.controllers import wait_for
-from ops.lab.kube import REPO
 from ops.node import control, deploy, network, probes, runtime
 from ops.node.daemons import spawn, stop
 from ops.node.kubectl import kubectl

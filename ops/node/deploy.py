@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 
-from ops.lab.kube import REPO
+from ops.lab.binaries import REPO
 from ops.node.kubectl import kubectl
 from ops.node.layout import Layout
 

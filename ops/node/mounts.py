@@ -62,15 +62,19 @@ def _make_dirs(path: Path) -> list[str]:
     return [str(d) for d in reversed(missing)]
 
 
-def create(layout: Layout) -> list[str]:
-    """The namespace with its bind mounts; returns machine directories it had to create."""
+def create(layout: Layout, created: list[str]) -> None:
+    """The namespace with its bind mounts.
+
+    Machine directories it has to create as mountpoints are appended to
+    ``created`` as they are made, so a failure half way still leaves the
+    list teardown needs.
+    """
     layout.ns_dir.mkdir(parents=True, exist_ok=True)
     # unshare persists a namespace only on a mount that is not shared.
     _run("mount", "--bind", str(layout.ns_dir), str(layout.ns_dir))
     _run("mount", "--make-private", str(layout.ns_dir))
     layout.mount_ns.touch()
     _run("unshare", f"--mount={layout.mount_ns}", "--propagation", "private", "true")
-    created: list[str] = []
     for path in NODE_PATHS:
         layout.node_path(path).mkdir(parents=True, exist_ok=True)
         created += _make_dirs(Path(path))
@@ -83,7 +87,6 @@ def create(layout: Layout) -> list[str]:
         value = layout.sysctl_dir / name.replace("/", ".")
         value.write_text(wanted + "\n")
         _inside(layout, "mount", "--bind", str(value), str(entry))
-    return created
 
 
 def exists(layout: Layout) -> bool:

@@ -101,33 +101,9 @@ def up(layout: Layout, inputs: Inputs, *, timeout: float = 180.0) -> State:
         b.state.tokens = pki.make_pki(layout.pki)
         network.create()
         _forwarder(b)
-        bins = inputs.kube_bin
-        b.daemon("kube-etcd", control.kube_etcd(bins / "etcd", layout))
-        b.daemon("nicpool-etcd", control.nicpool_etcd(bins / "etcd", layout))
-        b.wait("the cluster's etcd", lambda: probes.kube_etcd_ok(b.state), 30, "kube-etcd")
-        b.wait("nicpool's etcd", lambda: probes.nicpool_etcd_ok(layout, b.state), 30,
-               "nicpool-etcd")  # fmt: skip
-        _kubeconfigs(layout, b.state)
-        b.daemon("kube-apiserver", control.apiserver(bins / "kube-apiserver", layout))
-        b.wait("kube-apiserver /readyz", lambda: probes.apiserver_ready(layout, b.state), 90,
-               "kube-apiserver")  # fmt: skip
-        b.mark("apiserver ready")
-        b.daemon("kube-controller-manager", control.controller_manager(
-            bins / "kube-controller-manager", layout))  # fmt: skip
-        b.daemon("kube-scheduler", control.scheduler(bins / "kube-scheduler", layout))
-        probes.apply_lab_rbac(layout)
-        cgroups.create()
-        b.state.created_dirs = mounts.create(layout)
-        server = f"https://127.0.0.1:{APISERVER_PORT}"
-        runtime.install_cni(
-            layout, multus=inputs.multus, server=server, token=b.state.tokens["multus"]
-        )
-        b.daemon("containerd", runtime.containerd_argv(layout), mount_ns=True)
-        b.wait("containerd's socket", lambda: probes.containerd_ok(layout), 30, "containerd")
-        for archive in inputs.images:
-            runtime.import_image(layout, archive)
-        b.mark("images imported")
-        b.daemon("kubelet", kubelet.argv(bins / "kubelet", layout), mount_ns=True)
+        _control_plane(b)
+        _runtime(b)
+        b.daemon("kubelet", kubelet.argv(inputs.kube_bin / "kubelet", layout), mount_ns=True)
         b.mark("kubelet started")
         b.wait("the node to be Ready and untainted", lambda: probes.node_ready(layout), timeout,
                "kubelet")  # fmt: skip
@@ -136,6 +112,44 @@ def up(layout: Layout, inputs: Inputs, *, timeout: float = 180.0) -> State:
         teardown.down(layout)
         raise
     return b.state
+
+
+def _control_plane(b: _Bringup) -> None:
+    """Both etcds, then the apiserver, then its controllers and the scheduler."""
+    layout, bins = b.layout, b.inputs.kube_bin
+    b.daemon("kube-etcd", control.kube_etcd(bins / "etcd", layout))
+    b.daemon("nicpool-etcd", control.nicpool_etcd(bins / "etcd", layout))
+    b.wait("the cluster's etcd", lambda: probes.kube_etcd_ok(b.state), 30, "kube-etcd")
+    b.wait("nicpool's etcd", lambda: probes.nicpool_etcd_ok(layout, b.state), 30,
+           "nicpool-etcd")  # fmt: skip
+    _kubeconfigs(layout, b.state)
+    b.daemon("kube-apiserver", control.apiserver(bins / "kube-apiserver", layout))
+    b.wait("kube-apiserver /readyz", lambda: probes.apiserver_ready(layout, b.state), 90,
+           "kube-apiserver")  # fmt: skip
+    b.mark("apiserver ready")
+    b.daemon("kube-controller-manager", control.controller_manager(
+        bins / "kube-controller-manager", layout))  # fmt: skip
+    b.daemon("kube-scheduler", control.scheduler(bins / "kube-scheduler", layout))
+    probes.apply_lab_rbac(layout)
+
+
+def _runtime(b: _Bringup) -> None:
+    """cgroups, the mount namespace, CNI config, containerd and the images."""
+    layout = b.layout
+    cgroups.create()
+    try:
+        mounts.create(layout, b.state.created_dirs)
+    finally:
+        b.state.save(layout.state_file)
+    server = f"https://127.0.0.1:{APISERVER_PORT}"
+    runtime.install_cni(
+        layout, multus=b.inputs.multus, server=server, token=b.state.tokens["multus"]
+    )
+    b.daemon("containerd", runtime.containerd_argv(layout), mount_ns=True)
+    b.wait("containerd's socket", lambda: probes.containerd_ok(layout), 30, "containerd")
+    for archive in b.inputs.images:
+        runtime.import_image(layout, archive)
+    b.mark("images imported")
 
 
 def _forwarder(b: _Bringup) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from ops.lab.kube import REPO
+from ops.lab.binaries import REPO
 from ops.lab.kube_objects import load_documents
 from ops.node.runtime import BUSYBOX_IMAGE
 

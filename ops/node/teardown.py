@@ -68,10 +68,13 @@ def down(layout: Layout) -> list[str]:
         stop(kubelet, grace=15)
     recorded = [Pid.from_json(raw) for raw in state.daemons.values()]
     swept = [Pid.of(pid) for pid in node_processes(layout)]
-    kill_all([p for p in recorded + swept if p.start])
-    # Children that were being started while we looked.
-    kill_all([Pid.of(pid) for pid in node_processes(layout)])
     left: list[str] = []
+    try:
+        kill_all([p for p in recorded + swept if p.start])
+        # Children that were being started while we looked.
+        kill_all([Pid.of(pid) for pid in node_processes(layout)])
+    except RuntimeError as error:  # unkillable (D state): report it, remove the rest
+        left.append(str(error))
     mounts.delete(layout, state.created_dirs)
     left += [f"cgroup {path}" for path in cgroups.remove()]
     network.delete()
