@@ -8,7 +8,8 @@ ASSETS = $$(bash ops/tools/build-test-binaries.sh)
 PYTEST_ARGS ?=
 
 .PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e lint \
-        bench bench-store bench-e2e bench-cni demo test-binaries clean
+        bench bench-store bench-e2e bench-cni demo test-binaries clean \
+        node-deps cluster cluster-down demo-node test-node
 
 all: test
 
@@ -26,8 +27,9 @@ deps: venv
 test-binaries: deps
 	bash ops/tools/build-test-binaries.sh
 
-# Everything: pure core, real etcd, real kube-apiserver, real CNI plugins, e2e.
-test: deps test-binaries
+# Everything: pure core, real etcd, real kube-apiserver, real CNI plugins, e2e,
+# and the real node.
+test: deps test-binaries node-deps
 	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest $(PYTEST_ARGS)
 
 test-unit: venv
@@ -49,7 +51,7 @@ lint: venv
 	$(BIN)/ruff check store reconciler cnibin ops tests
 	$(BIN)/ruff format --check store reconciler cnibin ops tests
 	$(BIN)/mypy
-	$(BIN)/mypy --strict --explicit-package-bases ops/demo ops/lab
+	$(BIN)/mypy --strict --explicit-package-bases ops/demo ops/lab ops/node
 	$(BIN)/lint-imports
 
 bench: bench-store bench-cni bench-e2e
@@ -66,6 +68,29 @@ bench-e2e: deps test-binaries
 
 demo: deps test-binaries
 	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m ops.demo
+
+# --- the real node (ops/node): kubelet + containerd + runc on this machine ----
+# containerd, runc, busybox-static, debootstrap (Debian); Multus; the pause,
+# busybox and nicpool images (ops/tools/build-images.sh, cached by content).
+node-deps: deps test-binaries
+	bash ops/tools/install-node-deps.sh
+	bash ops/tools/build-multus.sh >/dev/null
+	PYTHON=$(BIN)/python bash ops/tools/build-images.sh >/dev/null
+
+# A node that stays up (KUBECONFIG=/var/lib/nicpool-node/admin.kubeconfig)
+# with nicpool deployed from ops/deploy; the node tests and demo-node use it.
+cluster: node-deps
+	$(BIN)/python -m ops.node up
+	$(BIN)/python -m ops.node deploy
+
+cluster-down: venv
+	$(BIN)/python -m ops.node down
+
+demo-node: node-deps
+	$(BIN)/python -m ops.node.demo
+
+test-node: node-deps
+	$(BIN)/pytest tests/node $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -16,8 +16,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from prometheus_client import start_http_server
-
+from cnibin.agent.health import EtcdCheck, HealthServer
 from cnibin.agent.metrics import publish_zeroes
 from cnibin.agent.server import AgentServer
 from cnibin.agent.service import AgentService
@@ -45,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--metrics-addr",
         default=env("NICPOOL_METRICS_ADDR", ":10666"),
-        help="host:port for /metrics; empty disables (NICPOOL_METRICS_ADDR)",
+        help="host:port for /metrics, /healthz, /readyz; empty disables (NICPOOL_METRICS_ADDR)",
     )
     parser.add_argument(
         "--lease-wait",
@@ -82,9 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         source=AttachmentReader(client, settings.prefix), lease_wait=args.lease_wait
     )
     address = metrics_address(args.metrics_addr)
+    health = None
     if address is not None:
         publish_zeroes()
-        start_http_server(address[1], addr=address[0])
+        # Readiness reads one key (the prefix itself): cheap, and allowed to
+        # the agent's read-only etcd role.
+        health = HealthServer(address, EtcdCheck(lambda: client.get(settings.prefix)))
+        health.start()
     server = AgentServer(Path(args.socket), service)
     stop = threading.Event()
 
@@ -106,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if health is not None:
+            health.stop()
         client.close()
     return 0
 

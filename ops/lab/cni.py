@@ -179,6 +179,20 @@ class AgentProcess:
         with urllib.request.urlopen(url, timeout=5) as resp:
             return str(resp.read().decode())
 
+    def http(self, path: str) -> tuple[int, str]:
+        """GET ``path`` on the metrics port: (status, body); (0, "") when nothing answers."""
+        import urllib.error
+        import urllib.request
+
+        url = f"http://127.0.0.1:{self.metrics_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                return resp.status, str(resp.read().decode())
+        except urllib.error.HTTPError as error:
+            return error.code, str(error.read().decode())
+        except OSError:
+            return 0, ""
+
     def stop(self) -> None:
         terminate(self.process)
         self.process = None

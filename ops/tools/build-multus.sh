@@ -5,6 +5,7 @@
 #
 # A throwaway module requires Multus and builds its cmd/multus package; nothing
 # from Multus lands in this repository. Prints the path of the binary.
+# --cached-only prints the path only if it is already built.
 # The cni tier uses it when present (tests/cni/test_multus.py) and otherwise
 # plays Multus with ops/lab/cni.py's MultusHarness.
 set -euo pipefail
@@ -19,6 +20,11 @@ log() { echo "build-multus: $*" >&2; }
 if [[ -x "$OUT/multus" ]]; then
   echo "$OUT/multus"
   exit 0
+fi
+# --cached-only: never build (the node lab asks before it starts anything).
+if [[ "${1:-}" == "--cached-only" ]]; then
+  log "not built yet: run bash ops/tools/build-multus.sh"
+  exit 1
 fi
 export PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || { log "go is not on PATH"; exit 1; }

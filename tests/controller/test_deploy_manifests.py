@@ -216,12 +216,38 @@ class TestAgentDaemonSet:
         host_paths = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
         assert host_paths == {"run-openvswitch": "/run/openvswitch", "cni-bin": "/opt/cni/bin"}
         install = container(daemonset, "install-cni")
-        assert "/host/opt/cni/bin/kube-ovn" in install["command"][-1]
+        # nicpool's installer (one file, compiled cache, atomic rename, warm-up
+        # run), not a raw copy of plugin.py.
+        assert install["command"] == [
+            "python", "-m", "cnibin.install", "--cni-bin-dir", "/host/opt/cni/bin",
+        ]  # fmt: skip
+        assert {"name": "cni-bin", "mountPath": "/host/opt/cni/bin"} in install["volumeMounts"]
         agent = container(daemonset, "agent")
         assert "--socket=/run/openvswitch/kube-ovn-daemon.sock" in agent["args"]
         node_name = next(e for e in agent["env"] if e["name"] == "NODE_NAME")
         assert node_name["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
         assert pod["tolerations"] == [{"operator": "Exists"}]
+
+
+class TestEtcdSecretIsReadable:
+    @pytest.mark.parametrize(
+        ("kind", "name"), [("Deployment", "controller"), ("DaemonSet", "agent")]
+    )
+    def test_the_process_user_can_read_its_etcd_key(
+        self, base: list[dict[str, Any]], kind: str, name: str
+    ) -> None:
+        """kubelet writes Secret files root-owned with ``defaultMode``, group ``fsGroup``."""
+        (workload,) = by_kind(base, kind)
+        pod = workload["spec"]["template"]["spec"]
+        main = container(workload, name)
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "etcd-client"]
+        mode = volume["secret"].get("defaultMode", 0o644)
+        user = {**pod.get("securityContext", {}), **main.get("securityContext", {})}.get(
+            "runAsUser", 0
+        )
+        group = pod.get("securityContext", {}).get("fsGroup")
+        readable = user == 0 or bool(mode & 0o004) or (group is not None and bool(mode & 0o040))
+        assert readable, f"uid {user} cannot read a {oct(mode)} file (fsGroup {group})"
 
 
 class TestMonitoringOverlay:
