@@ -65,14 +65,14 @@ class NodeCluster:
         return config.new_client_from_config(config_file=path)  # type: ignore[no-untyped-call]
 
     def etcd_settings(self, prefix: str = "/nicpool/v1/") -> EtcdSettings:
-        """nicpool's etcd from this machine (forwarded port, the Secret's certificate)."""
+        """nicpool's etcd from this machine (forwarded port, nicpoolctl's own identity)."""
         pki = self.layout.pki
         return EtcdSettings(
             endpoints=(f"https://127.0.0.1:{self.state.ports['nicpool-etcd']}",),
             prefix=prefix,
             cacert=str(pki / "etcd-ca.crt"),
-            cert=str(pki / "nicpool-etcd-client.crt"),
-            key=str(pki / "nicpool-etcd-client.key"),
+            cert=str(pki / "nicpool-admin.crt"),
+            key=str(pki / "nicpool-admin.key"),
         )
 
     def nicpoolctl(self, *args: str) -> subprocess.CompletedProcess[str]:

@@ -1,7 +1,8 @@
 """nicpool on the node, installed the way ``ops/deploy/README.md`` tells a user to.
 
 1. the namespace (``base/namespace.yaml``);
-2. the Secret ``nicpool-etcd-client`` from the lab's etcd client certificate
+2. the Secrets ``nicpool-etcd-controller`` and ``nicpool-etcd-agent`` from the
+   lab's etcd client certificates (CN ``nicpool-controller``, ``nicpool-agent``)
    (``kubectl create secret generic --from-file``, as the README shows);
 3. ``kubectl apply -k ops/deploy/overlays/lab``: the base with the lab's image
    name, etcd endpoint and election TTL (see that kustomization);
@@ -24,7 +25,8 @@ from ops.node.layout import Layout
 
 OVERLAY = REPO / "ops" / "deploy" / "overlays" / "lab"
 NAMESPACE = "nicpool-system"
-SECRET = "nicpool-etcd-client"
+SECRETS = {"nicpool-etcd-controller": "nicpool-controller", "nicpool-etcd-agent": "nicpool-agent"}
+"""Secret -> the etcd user (certificate CN) it carries."""
 
 
 def install(layout: Layout, *, timeout: float = 240.0) -> float:
@@ -32,14 +34,15 @@ def install(layout: Layout, *, timeout: float = 240.0) -> float:
     started = time.monotonic()
     kubectl(layout, "apply", "-f", str(REPO / "ops" / "deploy" / "base" / "namespace.yaml"))
     pki = layout.pki
-    secret = kubectl(
-        layout, "-n", NAMESPACE, "create", "secret", "generic", SECRET,
-        f"--from-file=ca.crt={pki / 'etcd-ca.crt'}",
-        f"--from-file=tls.crt={pki / 'nicpool-etcd-client.crt'}",
-        f"--from-file=tls.key={pki / 'nicpool-etcd-client.key'}",
-        "--dry-run=client", "-o", "yaml",
-    )  # fmt: skip
-    kubectl(layout, "apply", "-f", "-", stdin=secret)
+    for secret, user in SECRETS.items():
+        manifest = kubectl(
+            layout, "-n", NAMESPACE, "create", "secret", "generic", secret,
+            f"--from-file=ca.crt={pki / 'etcd-ca.crt'}",
+            f"--from-file=tls.crt={pki / f'{user}.crt'}",
+            f"--from-file=tls.key={pki / f'{user}.key'}",
+            "--dry-run=client", "-o", "yaml",
+        )  # fmt: skip
+        kubectl(layout, "apply", "-f", "-", stdin=manifest)
     kubectl(layout, "apply", "-k", str(OVERLAY))
     wait_rolled_out(layout, timeout=timeout)
     return time.monotonic() - started

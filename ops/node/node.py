@@ -13,6 +13,7 @@ afterwards.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -122,6 +123,7 @@ def _control_plane(b: _Bringup) -> None:
     b.wait("the cluster's etcd", lambda: probes.kube_etcd_ok(b.state), 30, "kube-etcd")
     b.wait("nicpool's etcd", lambda: probes.nicpool_etcd_ok(layout, b.state), 30,
            "nicpool-etcd")  # fmt: skip
+    _etcd_auth(b)
     _kubeconfigs(layout, b.state)
     b.daemon("kube-apiserver", control.apiserver(bins / "kube-apiserver", layout))
     b.wait("kube-apiserver /readyz", lambda: probes.apiserver_ready(layout, b.state), 90,
@@ -131,6 +133,22 @@ def _control_plane(b: _Bringup) -> None:
         bins / "kube-controller-manager", layout))  # fmt: skip
     b.daemon("kube-scheduler", control.scheduler(bins / "kube-scheduler", layout))
     probes.apply_lab_rbac(layout)
+
+
+def _etcd_auth(b: _Bringup) -> None:
+    """Roles per component, as an operator sets them up: ``nicpoolctl access setup`` as root."""
+    pki = b.layout.pki
+    argv = [
+        sys.executable, "-m", "reconciler.ctl.main",
+        f"--etcd-endpoints=https://127.0.0.1:{b.state.ports['nicpool-etcd']}",
+        f"--etcd-cacert={pki / 'etcd-ca.crt'}",
+        f"--etcd-cert={pki / 'root.crt'}", f"--etcd-key={pki / 'root.key'}",
+        "access", "setup",
+    ]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO, check=False, timeout=60)
+    if done.returncode != 0:
+        raise NodeError(f"nicpoolctl access setup failed: {done.stderr.strip()}")
+    b.mark("etcd auth enabled")
 
 
 def _runtime(b: _Bringup) -> None:

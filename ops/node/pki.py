@@ -2,9 +2,11 @@
 
 Two CAs, as a real cluster keeps them apart: the cluster CA (apiserver
 serving certificate, the apiserver's client certificate towards kubelet) and
-nicpool's etcd CA (its server certificate and the client certificate that
-becomes the Secret ``nicpool-etcd-client``, exactly as ``ops/deploy/README.md``
-tells a user to create it). Components log in to the apiserver with static
+nicpool's etcd CA (its server certificate and one client certificate per
+etcd user, :data:`ETCD_USERS`: the controller's and the agent's become the
+Secrets ``nicpool-etcd-controller`` and ``nicpool-etcd-agent`` exactly as
+``ops/deploy/README.md`` tells a user to create them, and etcd auth gives
+each CN its role). Components log in to the apiserver with static
 tokens (:data:`IDENTITIES`): the apiserver's authorizer is ``Node,RBAC``, so
 each of them gets only what its user name and groups grant, kubelet through
 the Node authorizer and the rest through the default RBAC bootstrap policy.
@@ -27,6 +29,9 @@ IDENTITIES: dict[str, tuple[str, str]] = {
     "kubelet": (f"system:node:{NODE_NAME}", "system:nodes"),
     "multus": ("nicpool-lab:multus", ""),
 }
+
+ETCD_USERS = ("root", "nicpool-controller", "nicpool-agent", "nicpool-admin")
+"""etcd client certificates (CN = etcd user); see ``store.core.access`` for the roles."""
 
 APISERVER_SANS = (
     f"IP:127.0.0.1,IP:{SERVICE_IP},IP:{NODE_IP},DNS:localhost,DNS:kubernetes,"
@@ -72,7 +77,9 @@ def make_pki(directory: Path) -> dict[str, str]:
     _ca(directory, "etcd-ca", "nicpool-etcd-ca")
     _signed(directory, "etcd-ca", "nicpool-etcd", "/CN=nicpool-etcd",
             f"subjectAltName={ETCD_SANS}\nextendedKeyUsage=serverAuth,clientAuth")  # fmt: skip
-    _signed(directory, "etcd-ca", "nicpool-etcd-client", "/CN=nicpool", client)
+    # One client certificate per etcd user (the CN is the user once auth is on).
+    for user in ETCD_USERS:
+        _signed(directory, "etcd-ca", user, f"/CN={user}", client)
     _openssl(directory, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "sa.key")
     _openssl(directory, "ec", "-in", "sa.key", "-pubout", "-out", "sa.pub")
     tokens = {name: secrets.token_hex(16) for name in IDENTITIES}

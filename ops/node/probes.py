@@ -32,10 +32,10 @@ def _get(url: str, context: ssl.SSLContext | None = None, token: str | None = No
 
 
 def etcd_tls(layout: Layout) -> ssl.SSLContext:
-    """A client context for nicpool's etcd (the Secret's certificate)."""
+    """A client context for nicpool's etcd (nicpoolctl's identity; /health needs no role)."""
     context = ssl.create_default_context(cafile=str(layout.pki / "etcd-ca.crt"))
     context.load_cert_chain(
-        str(layout.pki / "nicpool-etcd-client.crt"), str(layout.pki / "nicpool-etcd-client.key")
+        str(layout.pki / "nicpool-admin.crt"), str(layout.pki / "nicpool-admin.key")
     )
     return context
 

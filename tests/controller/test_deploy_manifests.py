@@ -119,7 +119,8 @@ class TestBaseApplies:
         for pod in pods:
             assert pod.spec.service_account_name == "nicpool-controller"
             volumes = {v.name: v for v in pod.spec.volumes}
-            assert volumes["etcd-client"].secret.secret_name == "nicpool-etcd-client"
+            # Its own certificate (CN nicpool-controller), not the agents'.
+            assert volumes["etcd-client"].secret.secret_name == "nicpool-etcd-controller"
             args = pod.spec.containers[0].args
             assert "--etcd-cert=/etc/nicpool/etcd/tls.crt" in args
             # No kubelet here: the pods exist and wait for a node, as on a real
@@ -227,6 +228,26 @@ class TestAgentDaemonSet:
         node_name = next(e for e in agent["env"] if e["name"] == "NODE_NAME")
         assert node_name["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
         assert pod["tolerations"] == [{"operator": "Exists"}]
+
+    def test_agents_carry_their_own_read_only_etcd_identity(
+        self, base: list[dict[str, Any]]
+    ) -> None:
+        """Issue 8 item 2: one read-write certificate mounted everywhere let one
+        compromised node rewrite the cluster's IPAM state."""
+        (daemonset,) = by_kind(base, "DaemonSet")
+        (deployment,) = by_kind(base, "Deployment")
+        secret = {
+            obj["kind"]: next(
+                v["secret"]["secretName"]
+                for v in obj["spec"]["template"]["spec"]["volumes"]
+                if v["name"] == "etcd-client"
+            )
+            for obj in (daemonset, deployment)
+        }
+        assert secret == {
+            "DaemonSet": "nicpool-etcd-agent",
+            "Deployment": "nicpool-etcd-controller",
+        }
 
 
 class TestEtcdSecretIsReadable:
