@@ -7,7 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from ops.lab.etcd import EtcdServer, docker_available, etcd_binary
+from store.config import EtcdSettings
+from store.etcd import EtcdClient
 from tests.support.components import missing
+from tests.support.ctl import Ctl
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +34,17 @@ def etcd_prefix(request: pytest.FixtureRequest) -> str:
     """A key prefix of the test's own, so tests sharing one etcd never collide."""
     safe = "".join(ch if ch.isalnum() else "-" for ch in request.node.name)[:80]
     return f"/nicpool-test/{safe}/{id(request)}/v1/"
+
+
+@pytest.fixture
+def client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
+    """A store client on the session's etcd (every tier's one definition)."""
+    connection = EtcdClient(EtcdSettings(endpoints=(etcd_server.endpoint,)))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def ctl(etcd_server: EtcdServer, etcd_prefix: str) -> Ctl:
+    """nicpoolctl against the test's own prefix of the session's etcd."""
+    return Ctl(etcd_server.endpoint, etcd_prefix)

@@ -6,6 +6,10 @@ ran), 2 this machine cannot run it (not root, missing binaries), 130
 interrupted before the last step.
 SIGTERM is turned into the same path as Ctrl-C, and a second Ctrl-C during
 cleanup is ignored, so namespaces and processes are always removed.
+
+The root check comes before anything else is imported, so a user who is
+not root is told at once, with nothing but this module and the standard
+library loaded.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from ops.demo import show, steps
-from ops.demo.pods import DemoError
-from ops.demo.stack import Stack
-from ops.lab.cni import REFERENCE_PLUGINS
-from ops.lab.kube import find_assets
+if TYPE_CHECKING:
+    from ops.demo.stack import Stack
+
+NOT_ROOT = "the demo creates network namespaces and must run as root (try: sudo make demo)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -40,8 +44,9 @@ def parser() -> argparse.ArgumentParser:
 
 def preflight() -> Path | str:
     """The directory of the Kubernetes binaries, or why this machine cannot run the demo."""
-    if os.geteuid() != 0:
-        return "the demo creates network namespaces and must run as root (try: sudo make demo)"
+    from ops.lab.cni import REFERENCE_PLUGINS
+    from ops.lab.kube import find_assets
+
     if not os.access(REFERENCE_PLUGINS / "macvlan", os.X_OK):
         return f"no CNI macvlan plugin in {REFERENCE_PLUGINS} (make deps installs it)"
     assets = find_assets()
@@ -55,6 +60,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def run(stack: Stack, keep: bool) -> None:
+    from ops.demo import show, steps
+
     steps.start_cluster(stack)
     steps.start_nicpool(stack)
     nad, applied = steps.apply_seed(stack)
@@ -71,6 +78,8 @@ def run(stack: Stack, keep: bool) -> None:
 
 
 def cleanup(stack: Stack) -> bool:
+    from ops.demo import show, steps
+
     show.step(7, steps.TOTAL, "cleanup: processes, network namespaces, temporary files")
     started = time.monotonic()
     timings = stack.close()
@@ -91,6 +100,13 @@ def cleanup(stack: Stack) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if os.geteuid() != 0:
+        print(f"make demo: {NOT_ROOT}", file=sys.stderr)
+        return 2
+    from ops.demo import show
+    from ops.demo.pods import DemoError
+    from ops.demo.stack import Stack
+
     assets = preflight()
     if isinstance(assets, str):
         print(f"make demo: {assets}", file=sys.stderr)
@@ -125,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _log_tails(stack: Stack) -> None:
+    from ops.demo import show
+
     for replica in stack.controllers:
         show.warn(f"{replica.identity} log tail:")
         show.block(replica.log_tail(1500))

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Any
 
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from ops.lab.controllers import wait_for
+from ops.lab.examples import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "ops" / "examples"
+__all__ = ["EXAMPLES", "Cluster"]
 
 
 class Cluster:

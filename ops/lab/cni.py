@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -163,11 +164,23 @@ class AgentProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
-        while not self.socket.exists():
+        # Started means accepting connections: the socket file appears at bind(),
+        # a moment before listen(), and metrics come up after that.
+        while not (self._accepting() and self.http("/metrics")[0] == 200):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nicpool-agent did not start: {self.log_text()}")
             time.sleep(0.05)
         return self
+
+    def _accepting(self) -> bool:
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(self.socket))
+        except OSError:
+            return False
+        finally:
+            probe.close()
+        return True
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

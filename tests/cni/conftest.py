@@ -24,13 +24,12 @@ from ops.lab.cni import (
 )
 from ops.lab.etcd import EtcdServer
 from ops.lab.netns import Lab, Netns, ip
-from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Attachment, Route
 from store.core.requests import UNFENCED, AllocationRequest
 from store.core.subnetspec import parse_subnet_spec
 from store.errors import PermanentError
-from store.etcd import EtcdClient, connect
+from store.etcd import EtcdClient
 from store.leases import Ipam
 from store.subnets import Subnets
 from tests.cni.hostile import Smuggled
@@ -100,13 +99,6 @@ def ip_netns_sysctl(name: str, setting: str) -> None:
 def lab(netns_ready: None) -> Iterator[netns.Lab]:
     with SettledLab() as created:
         yield created
-
-
-@pytest.fixture
-def etcd_client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
-    client = connect(EtcdSettings(endpoints=(etcd_server.endpoint,)))
-    yield client
-    client.close()
 
 
 @pytest.fixture
@@ -202,8 +194,8 @@ def run(lab: Lab, agent: AgentProcess, cni_path: list[Path]) -> Runner:
 
 
 @pytest.fixture
-def leases(etcd_client: EtcdClient, etcd_prefix: str) -> Leases:
-    return Leases(etcd_client, etcd_prefix)
+def leases(client: EtcdClient, etcd_prefix: str) -> Leases:
+    return Leases(client, etcd_prefix)
 
 
 @pytest.fixture

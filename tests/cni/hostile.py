@@ -30,7 +30,9 @@ from typing import Any
 from ops.lab.cni import CniOutcome
 from ops.lab.netns import Lab, Netns, ip
 
-OTHER_LABS = re.compile(r"^np-[0-9a-f]{6}-")
+OTHER_LABS = re.compile(r"^(np-[0-9a-f]{6}-|nicpool-node$)")
+"""Namespaces other labs on this machine create and remove at any time: the cni
+tier's (``np-<hex>-<role>``) and the real node's (``nicpool-node``)."""
 
 
 def netns_names() -> frozenset[str]:

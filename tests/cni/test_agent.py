@@ -11,13 +11,13 @@ import json
 import socket
 import stat
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ops.lab.cni import AgentProcess, CniOutcome, exec_plugin
+from ops.lab.controllers import wait_for
 from ops.lab.etcd import EtcdServer
 from tests.cni.conftest import Leases
 
@@ -150,10 +150,11 @@ def test_agent_survives_an_etcd_restart(
         assert status_down.doc["code"] == 50
     finally:
         etcd_server.start()
-    deadline = time.monotonic() + 20
-    while (status := post(agent.socket, "/api/v1/add", ADD)[0]) != 200:
-        assert time.monotonic() < deadline, f"agent still answers {status} after etcd came back"
-        time.sleep(0.2)
+    wait_for(
+        "the agent to answer again after etcd came back",
+        lambda: post(agent.socket, "/api/v1/add", ADD)[0] == 200,
+        timeout=30,
+    )
     assert exchange(agent.socket, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0] == 200
     assert plugin_status(kube_ovn, agent.socket).ok
 
@@ -180,11 +181,14 @@ def test_a_plugin_that_gives_up_while_waiting_does_not_disturb_the_agent(
         sock.connect(str(agent.socket))
         sock.sendall(head.encode() + payload)
     # The agent answers that request after its 2 s wait, to nobody.
-    time.sleep(2.5)
+    wait_for(
+        "the agent to find its client gone",
+        lambda: 'nicpool_cni_errors_total{reason="ClientGone"} 1.0' in agent.metrics(),
+        timeout=60,
+    )
     leases.seed_subnet()
     leases.allocate("samplepod", "macvlan.default")
     assert post(agent.socket, "/api/v1/add", ADD)[0] == 200
-    assert 'nicpool_cni_errors_total{reason="ClientGone"} 1.0' in agent.metrics()
     assert "Traceback" not in agent.log_text()
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ops.lab.cni import (
     AgentProcess,
@@ -27,32 +28,13 @@ from ops.lab.cni import (
     netns_shims,
     pod_args,
 )
+from ops.lab.examples import seed_nad
 from ops.lab.kube import ControlPlane, find_assets
 from ops.lab.netns import MASTER, Lab, Netns
 from tests.cni.conftest import Leases, container_id
 from tests.support.components import missing
 
 pytestmark = pytest.mark.cni
-
-SEED_NAD = """
-apiVersion: "k8s.cni.cncf.io/v1"
-kind: NetworkAttachmentDefinition
-metadata:
-  name: macvlan
-  namespace: default
-spec:
-  config: '{
-      "cniVersion": "0.3.0",
-      "type": "macvlan",
-      "master": "eth0",
-      "mode": "bridge",
-      "ipam": {
-        "type": "kube-ovn",
-        "server_socket": "/run/openvswitch/kube-ovn-daemon.sock",
-        "provider": "macvlan.default"
-      }
-    }'
-""".replace('"master": "eth0"', f'"master": "{MASTER}"')
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +56,7 @@ def control_plane() -> Iterator[ControlPlane]:
     assert assets is not None
     with ControlPlane(assets=assets, controller_manager=False) as cp:
         cp.install_crds()
-        cp.apply_yaml(SEED_NAD)
+        cp.apply_yaml(yaml.safe_dump(seed_nad(master=MASTER)))
         yield cp
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ops.lab.controllers import ControllerProcess
 from ops.lab.kube import ControlPlane, find_assets
 from tests.support.components import in_ci, missing
 
@@ -46,6 +47,29 @@ def started_control_plane(**options: Any) -> Iterator[ControlPlane]:
         yield plane
     finally:
         plane.stop()
+
+
+def leading_controller(
+    plane: ControlPlane, name: str, *extra_args: str
+) -> Iterator[ControllerProcess]:
+    """A ``nicpool-controller`` process on its own etcd prefix, leading; stopped after.
+
+    The one way the tier starts a controller process (``yield from`` it in a
+    fixture); ``name`` is its identity and names its prefix.
+    """
+    assert plane.etcd is not None
+    process = ControllerProcess(
+        plane.kubeconfig,
+        plane.etcd.endpoint,
+        f"/nicpool-{name}-{uuid.uuid4().hex[:6]}/v1/",
+        identity=name,
+        extra_args=list(extra_args),
+    ).start()
+    try:
+        process.wait_leader()
+        yield process
+    finally:
+        process.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import ControllerProcess, wait_for
+from ops.lab.examples import seed_nad_config
 from ops.lab.kube import ControlPlane
+from tests.controller.conftest import leading_controller
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -24,17 +25,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 @pytest.fixture(scope="module")
 def controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
-    assert control_plane.etcd is not None
-    process = ControllerProcess(
-        control_plane.kubeconfig,
-        control_plane.etcd.endpoint,
-        f"/nicpool-ctl-{uuid.uuid4().hex[:6]}/v1/",
-        identity="alloc",
-        extra_args=["--gc-interval=1", "--gc-grace=1"],
-    ).start()
-    process.wait_leader()
-    yield process
-    process.stop()
+    yield from leading_controller(control_plane, "alloc", "--gc-interval=1", "--gc-grace=1")
 
 
 @pytest.fixture
@@ -46,16 +37,7 @@ def cluster(control_plane: ControlPlane, controller: ControllerProcess) -> Itera
 def ipam_nad(cluster: Cluster, ns: str, name: str) -> str:
     """A macvlan NAD using kube-ovn IPAM; returns its provider."""
     provider = f"{name}.{ns}"
-    config = {
-        "cniVersion": "1.0.0",
-        "type": "macvlan",
-        "master": "eth0",
-        "ipam": {
-            "type": "kube-ovn",
-            "provider": provider,
-            "server_socket": "/run/openvswitch/kube-ovn-daemon.sock",
-        },
-    }
+    config = seed_nad_config(ipam={"provider": provider})
     cluster.create_nad(ns, name, json.dumps(config))
     return provider
 

@@ -9,7 +9,6 @@ already held an address still holding it.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.kube import ControlPlane
+from tests.controller.conftest import leading_controller
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -24,16 +24,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 @pytest.fixture(scope="module")
 def controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
-    assert control_plane.etcd is not None
-    process = ControllerProcess(
-        control_plane.kubeconfig,
-        control_plane.etcd.endpoint,
-        f"/nicpool-refuse-{uuid.uuid4().hex[:6]}/v1/",
-        identity="refusals",
-    ).start()
-    process.wait_leader()
-    yield process
-    process.stop()
+    yield from leading_controller(control_plane, "refusals")
 
 
 @pytest.fixture

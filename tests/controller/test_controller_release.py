@@ -21,7 +21,7 @@ from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetN
 from store.core.requests import UNFENCED, AllocationRequest
 from store.leases import Ipam
 from tests.controller.inprocess import InProcessController, start_controller
-from tests.store.test_ctl_cli import Ctl
+from tests.support.ctl import Ctl
 
 pytestmark = pytest.mark.controller
 

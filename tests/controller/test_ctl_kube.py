@@ -24,12 +24,13 @@ import pytest
 
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import ControllerProcess
+from ops.lab.examples import seed_nad_config
 from ops.lab.kube import ControlPlane
 from store.core.identity import AttachmentRef, PodRef, Provider
 from store.core.keys import Keys
 from store.core.records import Attachment
 from store.etcd import EtcdClient
-from tests.store.test_ctl_cli import Ctl, allocate, connect, register
+from tests.support.ctl import Ctl, allocate, connect, register
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -107,14 +108,7 @@ class Setup:
 
 
 def nad_config(provider: str) -> str:
-    return json.dumps(
-        {
-            "cniVersion": "1.0.0",
-            "type": "macvlan",
-            "master": "eth0",
-            "ipam": {"type": "kube-ovn", "provider": provider},
-        }
-    )
+    return json.dumps(seed_nad_config(ipam={"provider": provider}))
 
 
 @pytest.fixture

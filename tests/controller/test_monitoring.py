@@ -46,6 +46,7 @@ from ops.lab.cluster import Cluster
 from ops.lab.cni import AgentProcess
 from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.etcd import EtcdServer
+from ops.lab.examples import seed_nad_config
 from ops.lab.kube import ControlPlane
 from tests.support.components import missing
 from tests.support.prometheus import (
@@ -234,9 +235,7 @@ def networks(namespace: str, nad: str) -> dict[str, str]:
 
 
 def nad_config(provider: str) -> str:
-    ipam = {"type": "kube-ovn", "server_socket": "/run/openvswitch/kube-ovn-daemon.sock"}
-    config = {"cniVersion": "0.3.0", "type": "macvlan", "master": "eth0", "mode": "bridge"}
-    return json.dumps({**config, "ipam": {**ipam, "provider": provider}})
+    return json.dumps(seed_nad_config(ipam={"provider": provider}))
 
 
 def start_processes(

@@ -11,7 +11,6 @@ removes what it applied.
 from __future__ import annotations
 
 import ipaddress
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from ops.lab.cluster import EXAMPLES, Cluster
 from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.kube import ControlPlane
-from tests.controller.conftest import started_control_plane
+from tests.controller.conftest import leading_controller, started_control_plane
 
 pytestmark = pytest.mark.controller
 
@@ -34,16 +33,7 @@ def plane() -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="module")
 def controller(plane: ControlPlane) -> Iterator[ControllerProcess]:
-    assert plane.etcd is not None
-    process = ControllerProcess(
-        plane.kubeconfig,
-        plane.etcd.endpoint,
-        f"/nicpool-seed-{uuid.uuid4().hex[:6]}/v1/",
-        extra_args=["--gc-interval=2", "--gc-grace=2"],
-    ).start()
-    process.wait_leader()
-    yield process
-    process.stop()
+    yield from leading_controller(plane, "seed", "--gc-interval=2", "--gc-grace=2")
 
 
 @pytest.fixture

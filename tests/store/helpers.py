@@ -7,12 +7,15 @@ decoded into addresses) rather than through the code under test.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
+from store.config import EtcdSettings
 from store.core.bitmap import Chunk
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.keys import Keys
+from store.core.ops import TxnResult
 from store.core.records import Attachment, decode_attachment
 from store.core.subnetspec import SubnetSpec, parse_subnet_spec
 from store.errors import PermanentError
@@ -100,3 +103,18 @@ def attachment_addresses(client: EtcdClient, prefix: str) -> list[str]:
     for kv in client.iter_prefix(Keys(prefix).attachments):
         found += [leased.ip for leased in decode_attachment(kv.value).ips]
     return found
+
+
+class ReadSignalling(EtcdClient):
+    """The real client; ``read`` is set once a first read (a transaction) is done, so
+    a write the test makes after it can only be seen through a watch."""
+
+    def __init__(self, settings: EtcdSettings) -> None:
+        super().__init__(settings)
+        self.read = threading.Event()
+
+    def txn(self, compares: Any, success: Any, failure: Any = ()) -> TxnResult:
+        try:
+            return super().txn(compares, success, failure)
+        finally:
+            self.read.set()

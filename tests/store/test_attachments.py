@@ -8,17 +8,17 @@ gets one is answered with None when the timeout passes.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 
 from store.attachments import AttachmentReader
-from store.core.identity import PodUID, SubnetName
+from store.config import EtcdSettings
+from store.core.identity import AttachmentRef, PodUID, SubnetName
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, AllocationRequest, Ipam
-from tests.store.helpers import PROVIDER, attachment, ref, register, request
+from tests.store.helpers import ReadSignalling, attachment, ref, register, request
 
 pytestmark = pytest.mark.store
 
@@ -108,13 +108,15 @@ def test_wait_returns_the_successor_when_an_attachment_is_replaced(
 def test_a_nic_keyed_by_interface_is_found_among_the_candidates(
     client: EtcdClient, etcd_prefix: str, ipam: Ipam
 ) -> None:
-    """A pod attaching one NAD twice has its NICs stored as ``<provider>.<interface>``."""
+    """A pod attaching one NAD twice has each NIC stored by provider and interface."""
     register(client, etcd_prefix, cidr_block="10.0.0.0/24")
-    plain, by_interface = ref("twice"), ref("twice", provider=f"{PROVIDER}.net2")
-    reader = AttachmentReader(client, etcd_prefix)
+    plain = ref("twice")
+    by_interface = AttachmentRef(plain.pod, plain.provider, "net2")
+    watching = ReadSignalling(EtcdSettings(endpoints=client.settings.endpoints))
+    reader = AttachmentReader(watching, etcd_prefix)
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(reader.wait_any, [by_interface, plain], 120)
-        time.sleep(0.5)  # let the watch start; the result does not depend on it
+        assert watching.read.wait(30)  # read done: the write below is seen by the watch
         second = AllocationRequest(
             ref=by_interface,
             uid=PodUID("uid-twice"),
@@ -125,3 +127,4 @@ def test_a_nic_keyed_by_interface_is_found_among_the_candidates(
         assert waiting.result(timeout=60) == attachment(stored)
     assert reader.get_any([plain, by_interface]) == attachment(stored)
     assert reader.get_any([plain]) is None
+    watching.close()

@@ -8,13 +8,11 @@ annotations, orphans and IP objects, are in tests/controller/test_ctl_kube.py.)
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from ops.lab.etcd import EtcdServer
 from store.core.bitmap import Chunk, chunk_index
 from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, Provider, SubnetName
 from store.core.keys import Keys
@@ -22,7 +20,7 @@ from store.core.records import Lease, decode_attachment, encode_attachment, enco
 from store.core.subnetspec import SubnetSpec
 from store.etcd import EtcdClient
 from store.subnets import Subnets
-from tests.store.test_ctl_cli import PROVIDER, Ctl, allocate, connect, register
+from tests.support.ctl import PROVIDER, Ctl, allocate, register
 
 pytestmark = pytest.mark.store
 
@@ -34,18 +32,6 @@ KINDS_OF_DESIGN = (
     "orphans",
 )
 SUBNET = SubnetName("net1")
-
-
-@pytest.fixture
-def client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
-    connection = connect(etcd_server.endpoint)
-    yield connection
-    connection.close()
-
-
-@pytest.fixture
-def ctl(etcd_server: EtcdServer, etcd_prefix: str) -> Ctl:
-    return Ctl(etcd_server.endpoint, etcd_prefix)
 
 
 @pytest.fixture

@@ -7,18 +7,20 @@ running and healthy for the tests that follow.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from ops.lab.controllers import wait_for
 from ops.lab.etcd import EtcdServer
 from store.attachments import AttachmentReader
+from store.core.keys import Keys
 from store.core.ops import KeyValue
 from store.election import Election
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
+from store.retry import RETRIES
 from tests.store.helpers import (
     attachment,
     attachment_addresses,
@@ -67,10 +69,16 @@ def test_allocation_issued_while_etcd_is_down_completes_when_it_returns(
         started.set()
         return ips(ipam.allocate([request(f"during-{i}") for i in range(3)], fence=UNFENCED))
 
+    retries = RETRIES.labels("allocate")
+    failed_before = retries._value.get()
     with ThreadPoolExecutor(1) as pool:
         during = pool.submit(allocate_during_outage)
         assert started.wait(10)
-        time.sleep(2)  # let it fail and retry against a stopped etcd for a while
+        wait_for(
+            "the allocation to fail and retry against the stopped etcd",
+            lambda: retries._value.get() >= failed_before + 2,
+            timeout=30,
+        )
         assert not during.done()
         restartable.start()
         assert during.result(timeout=60) == ["10.0.0.3", "10.0.0.4", "10.0.0.5"]
@@ -122,7 +130,11 @@ def test_candidate_waiting_while_etcd_restarts_takes_over_when_the_leader_resign
     try:
         with ThreadPoolExecutor(1) as pool:
             waiting = pool.submit(follower.campaign, timeout=60)
-            time.sleep(1)  # let the follower start watching the leader's key
+            wait_for(  # the follower has joined the line (and watches the leader's key)
+                "the follower's election key",
+                lambda: len(client.get_prefix(Keys(etcd_prefix).election)[0]) == 2,
+                timeout=30,
+            )
             restartable.restart()
             leader.resign()
             waiting.result(timeout=90)

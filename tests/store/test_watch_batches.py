@@ -9,7 +9,6 @@ another one came first, and the CNI ADD timed out after 20 s.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 
@@ -17,10 +16,10 @@ from store.attachments import AttachmentReader
 from store.config import EtcdSettings
 from store.core.identity import PodUID, SubnetName
 from store.core.keys import Keys
-from store.core.ops import Put, TxnResult
+from store.core.ops import Put
 from store.core.records import Attachment, LeasedIP, encode_attachment
 from store.etcd import EtcdClient
-from tests.store.helpers import ref
+from tests.store.helpers import ReadSignalling, ref
 
 pytestmark = pytest.mark.store
 
@@ -34,19 +33,6 @@ def _attachment(provider: str, ip: str) -> Attachment:
         ips=(LeasedIP(4, ip, "10.0.0.0/24", "10.0.0.1"),),
         mac="02:00:00:00:00:01",  # type: ignore[arg-type]
     )
-
-
-class ReadSignalling(EtcdClient):
-    """The real client; ``read`` is set once the reader's first read is done, so the
-    write below lands after it and can only be seen through the watch."""
-
-    read = threading.Event()
-
-    def txn(self, compares: Any, success: Any, failure: Any = ()) -> TxnResult:
-        try:
-            return super().txn(compares, success, failure)
-        finally:
-            self.read.set()
 
 
 def test_a_wait_finds_its_nic_written_second_in_one_transaction(
