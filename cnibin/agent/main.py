@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import socket
 import threading
@@ -21,42 +20,58 @@ from cnibin.agent.metrics import publish_zeroes
 from cnibin.agent.server import AgentServer
 from cnibin.agent.service import AgentService
 from store.attachments import AttachmentReader
-from store.config import add_etcd_arguments, etcd_settings_from_args
+from store.config import ConfigError, add_etcd_arguments, add_flag, etcd_settings_from_args
 from store.etcd import connect
 
 log = logging.getLogger("nicpool.agent")
 DEFAULT_SOCKET = "/run/openvswitch/kube-ovn-daemon.sock"
 
 
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if seconds < 0:
+        raise ValueError("must be >= 0")
+    return seconds
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    env = os.environ.get
     parser = argparse.ArgumentParser(prog="nicpool-agent", description=__doc__)
-    parser.add_argument(
+    add_flag(
+        parser,
         "--socket",
-        default=env("NICPOOL_SOCKET", DEFAULT_SOCKET),
-        help="unix socket the kube-ovn plugin calls (NICPOOL_SOCKET)",
+        env="NICPOOL_SOCKET",
+        default=DEFAULT_SOCKET,
+        help="unix socket the kube-ovn plugin calls",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--node-name",
-        default=env("NODE_NAME", socket.gethostname()),
-        help="this node's name, for logs (NODE_NAME)",
+        env="NODE_NAME",
+        default=socket.gethostname(),
+        help="this node's name, for logs",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--metrics-addr",
-        default=env("NICPOOL_METRICS_ADDR", ":10666"),
-        help="host:port for /metrics, /healthz, /readyz; empty disables (NICPOOL_METRICS_ADDR)",
+        env="NICPOOL_METRICS_ADDR",
+        default=":10666",
+        help="host:port for /metrics, /healthz, /readyz; empty disables",
     )
-    parser.add_argument(
+    add_flag(
+        parser,
         "--lease-wait",
-        type=float,
-        default=float(env("NICPOOL_LEASE_WAIT", "20")),
-        help="seconds ADD waits for the controller's lease (NICPOOL_LEASE_WAIT)",
+        env="NICPOOL_LEASE_WAIT",
+        default="20",
+        type=_seconds,
+        help="seconds ADD waits for the controller's lease",
     )
-    parser.add_argument("--log-level", default=env("NICPOOL_LOG_LEVEL", "INFO"))
+    add_flag(parser, "--log-level", env="NICPOOL_LOG_LEVEL", default="INFO", help="log level")
     add_etcd_arguments(parser)
     args = parser.parse_args(argv)
-    if args.lease_wait < 0:
-        parser.error("--lease-wait must be >= 0")
+    try:
+        args.etcd = etcd_settings_from_args(args)
+    except ConfigError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -75,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
-    settings = etcd_settings_from_args(args)
+    settings = args.etcd
     client = connect(settings)
     service = AgentService(
         source=AttachmentReader(client, settings.prefix), lease_wait=args.lease_wait

@@ -54,3 +54,17 @@ def test_a_bad_environment_value_is_a_usage_error_naming_it(
     err = capsys.readouterr().err
     assert env in err and repr(value) in err
     assert "Traceback" not in err
+
+
+def test_the_agent_reports_a_bad_environment_value_as_usage(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnibin.agent.main import parse_args
+
+    monkeypatch.setenv("NICPOOL_LEASE_WAIT", "-3")
+    with pytest.raises(SystemExit) as exited:
+        parse_args([])
+    assert exited.value.code == 2
+    assert "NICPOOL_LEASE_WAIT" in capsys.readouterr().err
+    monkeypatch.setenv("NICPOOL_LEASE_WAIT", "2.5")
+    assert parse_args([]).lease_wait == 2.5
