@@ -481,6 +481,10 @@ def build_request(conf: NetConf, env: dict[str, str]) -> dict[str, Any]:
         request["pod_uid"] = args["K8S_POD_UID"]
     if conf.dns:
         request["dns"] = conf.dns
+    if conf.bridge:
+        # The node's agent decides whether a NAD may join this bridge (a NAD is
+        # any namespace user's; the bridge may carry another tenant's network).
+        request["bridge"] = conf.bridge
     return request
 
 
@@ -669,6 +673,8 @@ def agent_add(conf: NetConf, request: dict[str, Any]) -> dict[str, Any]:
     if status == 200:
         return parse_reply(reply, main=conf.main)
     reason = str(reply.get("error", "")) if isinstance(reply, dict) else ""
+    if status == 403:  # the node refuses what the NAD asks (a bridge it may not join)
+        raise CniError(E_INVALID_CONFIG, f"invalid config: {reason[:300]}", "HTTP 403")
     who = f"{request['pod_namespace']}/{request['pod_name']} provider {request['provider']}"
     code = E_INVALID_CONFIG if status == 400 else E_TRY_AGAIN
     raise CniError(code, f"the node agent has no lease for {who} (HTTP {status})", reason[:500])

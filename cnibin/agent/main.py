@@ -34,6 +34,10 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _patterns(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nicpool-agent", description=__doc__)
     add_flag(
@@ -65,6 +69,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_seconds,
         help="seconds ADD waits for the controller's lease",
     )
+    add_flag(
+        parser,
+        "--bridges",
+        env="NICPOOL_BRIDGES",
+        default="",
+        type=_patterns,
+        help="comma-separated bridge names (fnmatch patterns) a kube-ovn main-plugin NIC may "
+        "join; empty: none",
+    )
     add_flag(parser, "--log-level", env="NICPOOL_LOG_LEVEL", default="INFO", help="log level")
     add_etcd_arguments(parser)
     args = parser.parse_args(argv)
@@ -93,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = args.etcd
     client = connect(settings)
     service = AgentService(
-        source=AttachmentReader(client, settings.prefix), lease_wait=args.lease_wait
+        source=AttachmentReader(client, settings.prefix),
+        lease_wait=args.lease_wait,
+        bridges=args.bridges,
     )
     address = metrics_address(args.metrics_addr)
     health = None

@@ -36,6 +36,7 @@ REASONS = (
     "NoLease",
     "LeaseTimeout",
     "UidMismatch",
+    "BridgeNotAllowed",
 )
 
 

@@ -48,6 +48,9 @@ class AddRequest:
     pod_uid: PodUID | None = None
     wait_seconds: float | None = None
     dns: dict[str, Any] = field(default_factory=dict, compare=False)
+    bridge: str = ""
+    """nicpool's extension: the Linux bridge a main-plugin NIC asks to join (the
+    node's agent decides whether that bridge may be joined, not the NAD)."""
 
     def candidates(self) -> tuple[AttachmentRef, ...]:
         """Where the lease may be stored: a pod that attaches one provider twice has
@@ -112,6 +115,7 @@ def parse_add_request(body: bytes) -> AddRequest:
         pod_uid=PodUID(uid) if uid else None,
         wait_seconds=_parsed("wait_seconds", fields.wait_seconds, doc.get("wait_seconds")),
         dns=_parsed("dns", fields.dns, doc.get("dns")),
+        bridge=_name(doc, "bridge", fields.if_name),
     )
 
 

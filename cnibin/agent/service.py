@@ -11,6 +11,7 @@ no longer holds.
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import time
 from collections.abc import Sequence
@@ -66,14 +67,27 @@ class Served:
 
 
 class AgentService:
-    def __init__(self, *, source: LeaseSource, lease_wait: float = 20.0) -> None:
+    def __init__(
+        self, *, source: LeaseSource, lease_wait: float = 20.0, bridges: Sequence[str] = ()
+    ) -> None:
         self.source = source
         self.lease_wait = lease_wait
+        self.bridges = tuple(bridges)
+        """Bridges (fnmatch patterns) a main-plugin NIC may join on this node; none by
+        default: a NAD naming ``cni0``, ``docker0`` or another tenant's bridge would
+        otherwise reach that layer-2 network."""
         self.served = Served()
         self.etcd_ok = True
         """Outcome of the last etcd call; STATUS reports unavailable while False."""
 
     def add(self, request: AddRequest) -> Answer:
+        if request.bridge and not any(fnmatch.fnmatchcase(request.bridge, p) for p in self.bridges):
+            allowed = ", ".join(self.bridges) or "none"
+            message = (
+                f"bridge {request.bridge} may not be joined on this node (the agent's "
+                f"--bridges allows: {allowed})"
+            )
+            return Answer(403, error_body(message), "BridgeNotAllowed")
         budget = self.lease_wait
         if request.wait_seconds is not None:
             budget = min(budget, request.wait_seconds)

@@ -144,6 +144,8 @@ class AgentProcess:
     etcd_endpoint: str
     prefix: str
     lease_wait: float = 20.0
+    bridges: tuple[str, ...] = ()
+    """Bridges main-plugin NICs may join (the agent's ``--bridges``)."""
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nicpool-agent-")))
     metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -161,6 +163,7 @@ class AgentProcess:
         argv += ["--etcd-endpoints", self.etcd_endpoint, "--etcd-prefix", self.prefix]
         argv += ["--metrics-addr", f"127.0.0.1:{self.metrics_port}"]
         argv += ["--lease-wait", str(self.lease_wait), "--node-name", "test-node"]
+        argv += ["--bridges", ",".join(self.bridges)]
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

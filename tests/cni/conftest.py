@@ -101,10 +101,16 @@ def lab(netns_ready: None) -> Iterator[netns.Lab]:
         yield created
 
 
+ALLOWED_BRIDGES = ("br-nicpool*",)
+"""What the test node's agent lets main-plugin NICs join (``--bridges``)."""
+
+
 @pytest.fixture
 def agent(etcd_server: EtcdServer, etcd_prefix: str) -> Iterator[AgentProcess]:
     """The real agent process; short lease wait so 'no lease' tests end quickly."""
-    with AgentProcess(etcd_server.endpoint, etcd_prefix, lease_wait=2.0) as process:
+    with AgentProcess(
+        etcd_server.endpoint, etcd_prefix, lease_wait=2.0, bridges=ALLOWED_BRIDGES
+    ) as process:
         yield process
 
 

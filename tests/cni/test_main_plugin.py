@@ -123,3 +123,23 @@ def test_a_bridge_plugin_nad_uses_kube_ovn_ipam(
     assert run("DEL", config, plugin="bridge").ok
     assert "net1" not in run.pod.links()
     assert run("DEL", config, plugin="bridge").ok
+
+
+def test_a_nad_cannot_join_a_bridge_the_node_does_not_allow(
+    run: Runner, leases: Leases, lab: Lab
+) -> None:
+    """Any namespace user may write a NAD; ``"bridge": "cni0"`` (or another tenant's
+    bridge) would put their pod on that layer-2 network. The node's agent decides
+    (``--bridges``); a bridge it does not allow is refused before anything is built."""
+    leases.seed_subnet("attachnet.default.ovn", name="attachnet")
+    leases.allocate("samplepod", "attachnet.default.ovn", subnet="attachnet")
+    assert lab.host is not None
+    ip("link", "add", "br-tenant-a", "type", "bridge", netns=lab.host.name)
+    before = lab.host.ip_json("link", "show")
+    refused = run("ADD", attachnet(bridge="br-tenant-a"), plugin="kube-ovn")
+    assert not refused.ok
+    assert refused.doc["code"] == 7, refused.doc
+    assert "bridge br-tenant-a may not be joined on this node" in refused.doc["msg"]
+    assert lab.host.ip_json("link", "show") == before
+    assert lab.host.ip_json("link", "show", "master", "br-tenant-a") == []
+    assert run.pod.links() == ["lo"]
