@@ -128,5 +128,4 @@ class Handlers:
 
 def announced(pod: JSON) -> bool:
     """True when the pod already carries an ``allocated`` annotation (work done before)."""
-    suffix = ann.key("", ann.ALLOCATED)  # ".kubernetes.io/allocated"
-    return any(k.endswith(suffix) for k in annotations_of(pod))
+    return bool(ann.allocated_providers(annotations_of(pod)))

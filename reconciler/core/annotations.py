@@ -221,6 +221,17 @@ def render(
     return out
 
 
+def allocated_providers(annotations: Mapping[str, str]) -> set[str]:
+    """The providers a pod's annotations say are allocated (``<p>.kubernetes.io/allocated:
+    "true"``), leaving out ``ovn``: that one is the cluster's primary CNI's (DESIGN.md)."""
+    suffix = key("", ALLOCATED)
+    return {
+        k[: -len(suffix)]
+        for k, v in annotations.items()
+        if k.endswith(suffix) and v == "true" and k != key("ovn", ALLOCATED)
+    }
+
+
 def is_rendered(current: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
     """True when the pod already carries every wanted annotation (no patch needed)."""
     return all(current.get(k) == v for k, v in wanted.items())

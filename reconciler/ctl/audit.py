@@ -243,12 +243,7 @@ def _annotations(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Findi
 
 
 def _allocated_providers(annotations: dict[str, str] | Any) -> list[str]:
-    suffix = f".kubernetes.io/{ann.ALLOCATED}"
-    found = [
-        k[: -len(suffix)] for k, v in annotations.items() if k.endswith(suffix) and v == "true"
-    ]
-    # ovn.kubernetes.io/* belongs to the cluster's primary CNI (DESIGN.md).
-    return sorted(p for p in found if p != "ovn")
+    return sorted(ann.allocated_providers(annotations))
 
 
 def _orphans(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Finding]:

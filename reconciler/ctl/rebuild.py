@@ -116,12 +116,7 @@ def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
 
 
 def _allocated(annotations: Any) -> set[str]:
-    suffix = f".kubernetes.io/{ann.ALLOCATED}"
-    return {
-        k[: -len(suffix)]
-        for k, v in annotations.items()
-        if k.endswith(suffix) and v == "true" and k != f"ovn{suffix}"
-    }
+    return ann.allocated_providers(annotations)
 
 
 def _conflicts(claims: list[NicPlan]) -> list[RebuildConflict]:
