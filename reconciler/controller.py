@@ -106,6 +106,11 @@ class Controller:
         and every worker and the leadership loop alive."""
         return self.problems() == []
 
+    def readiness(self) -> tuple[bool, str]:
+        """``/readyz``'s answer: ready, or the problems, one per line."""
+        found = self.problems()
+        return (not found, "ok" if not found else "\n".join(found))
+
     def problems(self) -> list[str]:
         """What keeps this replica from being ready, for ``/readyz`` and the log."""
         found = [

@@ -18,9 +18,9 @@ from types import FrameType
 
 from reconciler.controller import Controller
 from reconciler.kube.config import kube_client
-from reconciler.metrics import MetricsServer
 from reconciler.runtime import Settings
 from store.config import ConfigError, add_etcd_arguments, add_flag, etcd_settings_from_args
+from store.endpoints import ProbeServer, parse_address
 from store.etcd import connect
 
 
@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix=etcd_settings.prefix,
         settings=settings,
     )
-    server = MetricsServer(args.metrics_addr, ready=controller.ready)
+    server = ProbeServer(parse_address(args.metrics_addr, 10665), ready=controller.readiness)
     server.start()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -1,4 +1,5 @@
-"""The controller's Prometheus metrics and its /metrics, /healthz, /readyz server.
+"""The controller's Prometheus metrics (served with /healthz and /readyz by
+``store.endpoints.ProbeServer``).
 
 Names are fixed (dashboards are written against them).
 ``nicpool_retries_total`` is the store's (``store.retry``), shared.
@@ -6,11 +7,7 @@ Names are fixed (dashboards are written against them).
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
 
 from reconciler.core.errors import NAD_REFUSALS, refusal_reasons
 from store.retry import RETRIES, STORE_OPERATIONS
@@ -87,59 +84,5 @@ __all__ = [
     "SYNC_RETRIES",
     "WORKER_ERRORS",
     "WORKFLOW_RESUMES",
-    "MetricsServer",
     "publish_zeroes",
 ]
-
-
-class MetricsServer:
-    """``/metrics`` (Prometheus), ``/healthz`` (process alive), ``/readyz`` (every loop working:
-    informers synced and recently heard from, workers and the leadership loop alive)."""
-
-    def __init__(self, address: str, *, ready: Callable[[], bool]) -> None:
-        host, _, port = address.rpartition(":")
-        ready_check = ready
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.startswith("/metrics"):
-                    self._answer(200, generate_latest(), CONTENT_TYPE_LATEST)
-                elif self.path.startswith("/healthz"):
-                    self._answer(200, b"ok\n", "text/plain")
-                elif self.path.startswith("/readyz"):
-                    ok = ready_check()
-                    self._answer(
-                        200 if ok else 503, b"ok\n" if ok else b"not ready\n", "text/plain"
-                    )
-                else:
-                    self._answer(404, b"not found\n", "text/plain")
-
-            def _answer(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer((host.strip("[]"), int(port or 10665)), Handler)
-        self.server.daemon_threads = True
-        self._thread = threading.Thread(
-            # A short poll: ``stop`` waits for the loop to notice (0.5 s by default).
-            target=lambda: self.server.serve_forever(poll_interval=0.05),
-            name="metrics",
-            daemon=True,
-        )
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from ops.lab.etcd import EtcdServer, docker_available, etcd_binary
 from store.config import EtcdSettings
 from store.etcd import EtcdClient
 from tests.support.components import missing
 from tests.support.ctl import Ctl
+
+# Property tests check outcomes, never time: on a shared 2-core machine a
+# slow example is load, not a failure (hypothesis's default deadline is 200 ms).
+settings.register_profile("nicpool", deadline=None)
+settings.load_profile("nicpool")
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from cnibin.agent.health import EtcdCheck, HealthServer
+from cnibin.agent.health import EtcdCheck
 from cnibin.agent.metrics import publish_zeroes
 from cnibin.agent.server import AgentServer
 from cnibin.agent.service import AgentService
 from store.attachments import AttachmentReader
 from store.config import ConfigError, add_etcd_arguments, add_flag, etcd_settings_from_args
+from store.endpoints import ProbeServer, parse_address
 from store.etcd import connect
 
 log = logging.getLogger("nicpool.agent")
@@ -90,12 +91,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def metrics_address(value: str) -> tuple[str, int] | None:
     """``:10666`` -> ("0.0.0.0", 10666); ``host:port`` as given; empty -> None."""
-    if not value:
-        return None
-    host, _, port = value.rpartition(":")
-    if not port.isdigit():
-        raise SystemExit(f"--metrics-addr {value!r}: expected host:port")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    return parse_address(value, 10666) if value else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         publish_zeroes()
         # Readiness reads one key (the prefix itself): cheap, and allowed to
         # the agent's read-only etcd role.
-        health = HealthServer(address, EtcdCheck(lambda: client.get(settings.prefix)))
+        check = EtcdCheck(lambda: client.get(settings.prefix))
+        check.start()
+        health = ProbeServer(address, ready=check.status)
         health.start()
     server = AgentServer(Path(args.socket), service)
     stop = threading.Event()
@@ -141,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         server.server_close()
         if health is not None:
             health.stop()
+            check.stop()
         client.close()
     return 0
 
