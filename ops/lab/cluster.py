@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 from kubernetes.client import AppsV1Api, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 
 from ops.lab.controllers import wait_for
-from ops.lab.examples import EXAMPLES
+from ops.lab.examples import EXAMPLES, seed_nad_config
 
 __all__ = ["EXAMPLES", "Cluster"]
 
@@ -111,6 +112,15 @@ class Cluster:
         self.custom.create_namespaced_custom_object(
             "k8s.cni.cncf.io", "v1", namespace, "network-attachment-definitions", body
         )
+
+    def ipam_network(self, namespace: str, subnet: str, cidr: str, *, name: str = "net") -> str:
+        """NAD ``name`` in ``namespace`` with kube-ovn IPAM (the seed's macvlan NAD, its
+        provider ``<name>.<namespace>``) and Subnet ``subnet`` for it; returns the provider."""
+        provider = f"{name}.{namespace}"
+        config = seed_nad_config(ipam={"provider": provider})
+        self.create_nad(namespace, name, json.dumps(config))
+        self.create_subnet(subnet, provider=provider, cidrBlock=cidr)
+        return provider
 
     def create_pod(
         self, namespace: str, name: str, annotations: dict[str, str], **meta: Any

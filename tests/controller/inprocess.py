@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
 from reconciler.controller import Controller
@@ -98,6 +99,21 @@ class InProcessController:
         if self.runner is not None:
             self.runner.join(30)
         self.etcd.close()
+
+
+def network_and_controller(
+    plane: ControlPlane, namespace: str, cidr: str, **settings: Any
+) -> Iterator[tuple[Cluster, str, InProcessController]]:
+    """A kube-ovn IPAM network in ``namespace`` (NAD ``net``, Subnet ``<ns>-net``) and a
+    leading in-process controller; the Subnet is deleted and the controller stopped after."""
+    cluster = Cluster(plane.api_client())
+    provider = cluster.ipam_network(namespace, f"{namespace}-net", cidr)
+    controller = start_controller(plane, **settings)
+    try:
+        yield cluster, provider, controller
+    finally:
+        controller.stop()
+        cluster.delete_cluster_object("subnets", f"{namespace}-net")
 
 
 def start_controller(

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
 import pytest
 
-from ops.lab.cluster import Cluster
 from ops.lab.kube import ControlPlane
 from reconciler import workers
-from tests.controller.inprocess import start_controller
+from tests.controller.inprocess import network_and_controller
 
 pytestmark = pytest.mark.controller
 
@@ -22,11 +20,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 def test_a_pod_is_visited_once_for_its_allocation(
     control_plane: ControlPlane, kube_namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster, ns = Cluster(control_plane.api_client()), kube_namespace
-    provider = f"net.{ns}"
-    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-    cluster.create_nad(ns, "net", json.dumps(config))
-    cluster.create_subnet(f"{ns}-echo", provider=provider, cidrBlock="10.96.0.0/24")
+    ns = kube_namespace
     visits: Counter[str] = Counter()
     real = workers.SYNCS["pod"]
 
@@ -35,8 +29,7 @@ def test_a_pod_is_visited_once_for_its_allocation(
         return real(rt, key)
 
     monkeypatch.setitem(workers.SYNCS, "pod", counting)
-    handle = start_controller(control_plane)
-    try:
+    for cluster, provider, handle in network_and_controller(control_plane, ns, "10.96.0.0/24"):
         handle.wait_index_loaded()  # the takeover's own visits are over
         cluster.create_pod(ns, "once", {NETWORKS: f"{ns}/net"})
         cluster.allocated(ns, "once", provider)
@@ -45,6 +38,3 @@ def test_a_pod_is_visited_once_for_its_allocation(
         cluster.create_pod(ns, "later", {NETWORKS: f"{ns}/net"})
         cluster.allocated(ns, "later", provider)
         assert visits[f"{ns}/once"] == 1
-    finally:
-        handle.stop()
-        cluster.delete_cluster_object("subnets", f"{ns}-echo")

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -39,12 +38,9 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 @pytest.fixture
 def network(control_plane: ControlPlane, kube_namespace: str) -> Iterator[tuple[Cluster, str, str]]:
     cluster, ns = Cluster(control_plane.api_client()), kube_namespace
-    provider = f"net.{ns}"
-    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-    cluster.create_nad(ns, "net", json.dumps(config))
-    cluster.create_subnet(f"{ns}-health", provider=provider, cidrBlock="10.92.0.0/24")
+    provider = cluster.ipam_network(ns, f"{ns}-net", "10.92.0.0/24")
     yield cluster, ns, provider
-    cluster.delete_cluster_object("subnets", f"{ns}-health")
+    cluster.delete_cluster_object("subnets", f"{ns}-net")
 
 
 def test_workers_survive_any_exception_and_keep_allocating(
@@ -98,7 +94,7 @@ def test_a_takeover_over_records_larger_than_one_grpc_response_leads(
     prefix = f"/nicpool-takeover-{uuid.uuid4().hex[:6]}/v1/"
     first = ControllerProcess(control_plane.kubeconfig, control_plane.etcd.endpoint, prefix)
     first.start().wait_leader()  # registers the Subnet, then goes away
-    wait_for("subnet registered", lambda: cluster.subnet(f"{ns}-health").get("status"))
+    wait_for("subnet registered", lambda: cluster.subnet(f"{ns}-net").get("status"))
     first.stop()
     client = connect(EtcdSettings(endpoints=(control_plane.etcd.endpoint,)))
     routes = tuple(Route(dst=f"10.{n // 256}.{n % 256}.0/24", gw="10.92.0.1") for n in range(4700))
@@ -109,7 +105,7 @@ def test_a_takeover_over_records_larger_than_one_grpc_response_leads(
         request = AllocationRequest(
             ref=AttachmentRef(PodRef(ns, f"big-{n}"), Provider(provider)),
             uid=PodUID(uid),
-            subnet=SubnetName(f"{ns}-health"),
+            subnet=SubnetName(f"{ns}-net"),
             interface="net1",
             routes=routes,
         )

@@ -7,7 +7,6 @@ its backoff").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from reconciler.podflow import release_unless_retained
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
 from store.leases import Ipam
-from tests.controller.inprocess import InProcessController, start_controller
+from tests.controller.inprocess import InProcessController, network_and_controller
 from tests.support.ctl import Ctl
 
 pytestmark = pytest.mark.controller
@@ -33,17 +32,10 @@ def small(
     control_plane: ControlPlane, kube_namespace: str
 ) -> Iterator[tuple[Cluster, str, str, InProcessController]]:
     """A /29 subnet (five addresses: .2 .. .6) and a controller whose refusals wait an hour."""
-    cluster, ns = Cluster(control_plane.api_client()), kube_namespace
-    provider = f"net.{ns}"
-    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-    cluster.create_nad(ns, "net", json.dumps(config))
-    cluster.create_subnet(f"{ns}-small", provider=provider, cidrBlock="10.95.0.0/29")
-    controller = start_controller(control_plane, refusal_base=3600.0)
-    try:
-        yield cluster, ns, provider, controller
-    finally:
-        controller.stop()
-        cluster.delete_cluster_object("subnets", f"{ns}-small")
+    for cluster, provider, controller in network_and_controller(
+        control_plane, kube_namespace, "10.95.0.0/29", refusal_base=3600.0
+    ):
+        yield cluster, kube_namespace, provider, controller
 
 
 def test_a_pod_refused_for_want_of_addresses_is_woken_by_a_release(
@@ -80,7 +72,7 @@ def test_a_release_the_store_refuses_keeps_the_successors_records(
             AllocationRequest(
                 ref=ref,
                 uid=PodUID("successor"),
-                subnet=SubnetName(f"{ns}-small"),
+                subnet=SubnetName(f"{ns}-net"),
                 interface="net1",
                 replaces=stale.uid,
             )

@@ -14,7 +14,6 @@ client whose pod watch the test breaks mid-stream or holds back.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
@@ -26,7 +25,7 @@ from reconciler.metrics import SYNC_RETRIES
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
 from store.leases import Ipam
-from tests.controller.inprocess import InProcessController, start_controller
+from tests.controller.inprocess import InProcessController, network_and_controller
 
 pytestmark = pytest.mark.controller
 
@@ -37,17 +36,10 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 def setup(
     control_plane: ControlPlane, kube_namespace: str
 ) -> Iterator[tuple[Cluster, str, str, InProcessController]]:
-    cluster, ns = Cluster(control_plane.api_client()), kube_namespace
-    provider = f"net.{ns}"
-    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-    cluster.create_nad(ns, "net", json.dumps(config))
-    cluster.create_subnet(f"{ns}-watch", provider=provider, cidrBlock="10.91.0.0/24")
-    controller = start_controller(control_plane)
-    try:
-        yield cluster, ns, provider, controller
-    finally:
-        controller.stop()
-        cluster.delete_cluster_object("subnets", f"{ns}-watch")
+    for cluster, provider, controller in network_and_controller(
+        control_plane, kube_namespace, "10.91.0.0/24"
+    ):
+        yield cluster, kube_namespace, provider, controller
 
 
 def recreate(cluster: Cluster, ns: str, name: str, provider: str) -> tuple[str, str]:
@@ -105,7 +97,7 @@ def test_a_lagging_cache_never_plans_a_dead_pod_over_a_live_one(
             AllocationRequest(
                 ref=ref,
                 uid=PodUID(new_uid),
-                subnet=SubnetName(f"{ns}-watch"),
+                subnet=SubnetName(f"{ns}-net"),
                 interface="net1",
                 replaces=PodUID(old_uid),
             )
