@@ -28,7 +28,13 @@ from reconciler.core.errors import NAD_REFUSALS
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
 from reconciler.events import Involved
-from reconciler.ipobjects import delete_ip_object, ensure_ip_object, forget_ip_object, ip_name
+from reconciler.ipobjects import (
+    delete_ip_object,
+    ensure_ip_object,
+    forget_ip_object,
+    ip_name,
+    ip_object_name,
+)
 from reconciler.kube.resources import IPS, PODS, REPLICASETS, STATEFULSETS
 from reconciler.objects import (
     annotations_of,
@@ -294,7 +300,7 @@ def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:
     if not ips.synced.is_set():
         return  # drift is repaired on the pod's next visit, once the IP cache is listed
     for att in attachments:
-        ensure_ip_object(rt.kube, att, ips.get(ip_name(att.ref)), rt.ip_written)
+        ensure_ip_object(rt.kube, att, ips.get(ip_object_name(att)), rt.ip_written)
 
 
 def require_index(rt: Runtime) -> None:
@@ -342,8 +348,8 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
     if released is not None:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
         retry_refused(rt)  # a pod refused for want of an address may fit now
-    forget_ip_object(rt.ip_written, att.ref)
-    delete_ip_object(rt.kube, att.ref)
+    forget_ip_object(rt.ip_written, ip_name(att.ref))
+    delete_ip_object(rt.kube, ip_name(att.ref))
     return True
 
 
