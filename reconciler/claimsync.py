@@ -24,11 +24,12 @@ from collections.abc import Iterable
 from reconciler.core.claims import claim_status
 from reconciler.core.planning import NicPlan
 from reconciler.events import Involved
-from reconciler.kube.resources import IPAMCLAIMS
+from reconciler.kube.resources import IPAMCLAIMS, PODS
 from reconciler.objects import meta
-from reconciler.ownerflow import settle_owner
+from reconciler.ownerflow import runs, settle_owner
 from reconciler.runtime import Runtime
 from store.core.identity import IPAMCLAIM, OwnerRef
+from store.core.owners import OwnerRecord
 from store.errors import PermanentError
 
 log = logging.getLogger("nicpool.claims")
@@ -41,18 +42,19 @@ def sync_claim(rt: Runtime, key: str) -> bool:
     record = rt.ipam.owner(owner)
     if claim is None or (record is not None and record.uid not in ("", _uid(claim))):
         # Gone, or re-created under the same name while the old one's addresses
-        # remain: those end with the claim they belonged to.
-        if record is not None and settle_owner(rt, owner):
-            record = None
+        # remain: those end with the claim they belonged to, never move to this one.
+        if record is not None:
+            settle_owner(rt, owner)
         if claim is None:
             rt.claim_refusals.pop(key)
             return True
+        record = None
     refusal = rt.claim_refusals.get(key)
     if record is None and refusal is None:
         return True  # not used through nicpool (yet): another IPAM's status stays its own
     current = claim.get("status") or {}
     ips = () if record is None else tuple(_cidr(leased.ip, leased.cidr) for leased in record.ips)
-    holder = record.holders[0].ref.pod.name if record is not None and record.holders else None
+    holder = None if record is None else _owner_pod(rt, record)
     wanted = claim_status(
         ips=ips,
         owner_pod=holder,
@@ -94,6 +96,15 @@ def note_allocated(rt: Runtime, nics: Iterable[NicPlan]) -> None:
         if nic.claim is not None:
             rt.claim_refusals.pop(nic.claim)
             rt.queue.add(("claim", nic.claim))
+
+
+def _owner_pod(rt: Runtime, record: OwnerRecord) -> str | None:
+    """The oldest holder still running (a migration's source until it ends), else the
+    oldest one listed."""
+    pods = rt.informer(PODS)
+    running = [h for h in record.holders if runs(pods.get(str(h.ref.pod)), h.uid)]
+    chosen = running or list(record.holders)
+    return chosen[0].ref.pod.name if chosen else None
 
 
 def _uid(claim: dict[str, object] | None) -> str:

@@ -6,7 +6,8 @@
 * A **VM's NIC** (Kube-OVN's keep-vm-ip) lives, as in Kube-OVN's
   ``isVMToDel``, while its VirtualMachineInstance exists and is not being
   deleted, or else while its VirtualMachine exists (the same UID when the
-  lease recorded one) and is not being deleted. So a stopped VM keeps its
+  lease recorded one) and is not being deleted. A VMI that a re-created VM
+  of the same name owns does not keep the old VM's. So a stopped VM keeps its
   addresses; a VM deleted keeps them until its VMI is gone too; a VMI created
   without a VirtualMachine ("just a VMI") keeps them for the VMI's lifetime.
 
@@ -31,13 +32,27 @@ class ObjectState:
 
     uid: str
     deleting: bool = False
+    owner_uid: str = ""
+    """A VMI's controller (its VirtualMachine's UID); empty for one without."""
 
 
 def object_state(obj: Mapping[str, Any] | None) -> ObjectState | None:
     if obj is None:
         return None
     meta = obj.get("metadata") or {}
-    return ObjectState(str(meta.get("uid", "")), bool(meta.get("deletionTimestamp")))
+    controller = next(
+        (
+            r
+            for r in meta.get("ownerReferences") or []
+            if isinstance(r, Mapping) and r.get("controller")
+        ),
+        {},
+    )
+    return ObjectState(
+        str(meta.get("uid", "")),
+        bool(meta.get("deletionTimestamp")),
+        str(controller.get("uid", "")),
+    )
 
 
 def claim_alive(recorded_uid: str, claim: ObjectState | None) -> bool:
@@ -45,8 +60,12 @@ def claim_alive(recorded_uid: str, claim: ObjectState | None) -> bool:
 
 
 def vm_alive(recorded_uid: str, vm: ObjectState | None, vmi: ObjectState | None) -> bool:
-    if vmi is not None and not vmi.deleting:
-        return True
+    if (
+        vmi is not None
+        and not vmi.deleting
+        and vmi.owner_uid in ("", recorded_uid or vmi.owner_uid)
+    ):
+        return True  # not the VMI of another VM of that name (deleted and re-created)
     same_vm = vm is not None and (not recorded_uid or vm.uid == recorded_uid)
     return same_vm and vm is not None and not vm.deleting
 

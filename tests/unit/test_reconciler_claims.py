@@ -207,6 +207,8 @@ LIVE, GOING = ObjectState("u1"), ObjectState("u1", deleting=True)
         (VM_OWNER, "", {"vmi": ObjectState("i")}, True),  # just a VMI, alive
         (VM_OWNER, "", {"vmi": ObjectState("i", deleting=True)}, False),  # just a VMI, going
         (VM_OWNER, "u1", {"vm": ObjectState("u2")}, False),  # another VM of that name
+        (VM_OWNER, "u1", {"vm": ObjectState("u2"), "vmi": ObjectState("i", owner_uid="u2")}, False),
+        (VM_OWNER, "u1", {"vmi": ObjectState("i", owner_uid="u1")}, True),  # VM deleting, VMI runs
         (VM_OWNER, "", {}, False),
     ],
 )
