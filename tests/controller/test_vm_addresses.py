@@ -33,7 +33,7 @@ from reconciler.kube.resources import IPAMCLAIMS
 from store.core.identity import IPAMCLAIM, VIRTUAL_MACHINE, OwnerRef, SubnetName
 from tests.controller.inprocess import InProcessController, start_controller
 from tests.controller.kubevirt import KubeVirt, install_kubevirt_crds
-from tests.store.test_ctl_cli import Ctl
+from tests.support.ctl import Ctl
 
 pytestmark = pytest.mark.controller
 

@@ -9,12 +9,10 @@ holder pods; ``release --force`` frees the claim's addresses for all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
-from ops.lab.etcd import EtcdServer
 from store.core.identity import IPAMCLAIM, OwnerRef, PodUID
 from store.core.keys import Keys
 from store.core.ops import Put
@@ -22,18 +20,11 @@ from store.core.records import encode_attachment
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from tests.store.helpers import attachment, ref, register, request
-from tests.store.test_ctl_cli import Ctl, connect
+from tests.support.ctl import Ctl
 
 pytestmark = pytest.mark.store
 
 CLAIM = OwnerRef(IPAMCLAIM, "default", "vm1.data")
-
-
-@pytest.fixture
-def client(etcd_server: EtcdServer) -> Iterator[EtcdClient]:
-    connection = connect(etcd_server.endpoint)
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
@@ -47,15 +38,13 @@ def migrating(client: EtcdClient, etcd_prefix: str) -> str:
     return address
 
 
-def test_holders_of_one_claim_are_no_duplicate(
-    etcd_server: EtcdServer, etcd_prefix: str, migrating: str
-) -> None:
-    report = Ctl(etcd_server.endpoint, etcd_prefix).json("audit", "--no-kube")
+def test_holders_of_one_claim_are_no_duplicate(ctl: Ctl, migrating: str) -> None:
+    report = ctl.json("audit", "--no-kube")
     assert report["ok"] is True, report
 
 
 def test_a_pod_sharing_the_claims_address_is_a_duplicate(
-    etcd_server: EtcdServer, etcd_prefix: str, client: EtcdClient, migrating: str
+    ctl: Ctl, etcd_prefix: str, client: EtcdClient, migrating: str
 ) -> None:
     ipam = Ipam(client, etcd_prefix)
     holder = ipam.get(ref("virt-launcher-vm1-src"))
@@ -63,30 +52,27 @@ def test_a_pod_sharing_the_claims_address_is_a_duplicate(
     # A bug's leftover: a pod-owned attachment with the claim's address.
     intruder = replace(holder, ref=ref("intruder"), uid=PodUID("uid-intruder"), owner=None)
     client.txn([], [Put(Keys(etcd_prefix).attachment(intruder.ref), encode_attachment(intruder))])
-    report = Ctl(etcd_server.endpoint, etcd_prefix).json("audit", "--no-kube", expect=1)
+    report = ctl.json("audit", "--no-kube", expect=1)
     [duplicate] = [d for d in report["duplicates"] if "ip" in d]
     assert duplicate["ip"] == migrating
     assert "default/intruder@net1.default" in duplicate["holders"]
 
 
 def test_a_forged_holder_of_the_claim_is_found(
-    etcd_server: EtcdServer, etcd_prefix: str, client: EtcdClient, migrating: str
+    ctl: Ctl, etcd_prefix: str, client: EtcdClient, migrating: str
 ) -> None:
     """Naming the owner is not enough: the owner record must list the holder."""
     holder = Ipam(client, etcd_prefix).get(ref("virt-launcher-vm1-src"))
     assert holder is not None
     forged = replace(holder, ref=ref("forged"), uid=PodUID("uid-forged"))
     client.txn([], [Put(Keys(etcd_prefix).attachment(forged.ref), encode_attachment(forged))])
-    report = Ctl(etcd_server.endpoint, etcd_prefix).json("audit", "--no-kube", expect=1)
+    report = ctl.json("audit", "--no-kube", expect=1)
     assert report["duplicates"] == []
     problems = [f["problem"] for f in report["records_disagree"]]
     assert problems == ["attachment is not among its owner's holders"]
 
 
-def test_leases_show_the_claim_as_owner_with_its_holders(
-    etcd_server: EtcdServer, etcd_prefix: str, migrating: str
-) -> None:
-    ctl = Ctl(etcd_server.endpoint, etcd_prefix)
+def test_leases_show_the_claim_as_owner_with_its_holders(ctl: Ctl, migrating: str) -> None:
     [lease] = ctl.json("leases")["leases"]
     assert lease["owner"] == {
         "kind": "IPAMClaim",
@@ -105,9 +91,8 @@ def test_leases_show_the_claim_as_owner_with_its_holders(
 
 
 def test_release_of_a_claims_address_frees_it_for_every_holder(
-    etcd_server: EtcdServer, etcd_prefix: str, client: EtcdClient, migrating: str
+    ctl: Ctl, etcd_prefix: str, client: EtcdClient, migrating: str
 ) -> None:
-    ctl = Ctl(etcd_server.endpoint, etcd_prefix)
     done = ctl.run("release", migrating, "--force", "--no-kube")
     assert done.returncode == 0, done.stderr
     assert f"released {migrating}" in done.stdout and "ipamclaim default/vm1.data" in done.stdout
