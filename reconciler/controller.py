@@ -1,8 +1,9 @@
 """The controller process: informers for every replica, work for the leader only.
 
 Every replica lists and watches Pods, NADs, Subnets, IPs, IPPools,
-ReplicaSets and StatefulSets, so a standby's caches are warm when it takes
-over. Only the replica holding the etcd election acts; it carries the
+ReplicaSets, StatefulSets, IPAMClaims and KubeVirt VirtualMachines (the last
+two optional: a missing CRD reads as none), so a standby's caches are warm
+when it takes over. Only the replica holding the etcd election acts; it carries the
 fencing token into every store transaction. When the election reports the
 lease lost, ``fence_value`` is cleared at once: workers stop taking work,
 any in-flight store write fails its fence compare, and the queue is
@@ -36,10 +37,12 @@ from reconciler.gcsweep import GarbageCollector
 from reconciler.handlers import Handlers, announced
 from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer, object_key
+from reconciler.kube.optional import OptionalInformer
 from reconciler.kube.resources import IPS, PODS, SUBNETS
 from reconciler.objects import meta
-from reconciler.runtime import WATCHED, Key, Runtime, Settings
+from reconciler.runtime import OPTIONAL, WATCHED, Key, Runtime, Settings
 from reconciler.subnetsync import sync_subnet, update_status
+from reconciler.views import Views
 from reconciler.workers import work
 from reconciler.workqueue import WorkQueue
 from store.election import Election
@@ -76,10 +79,12 @@ class Controller:
             recorder=EventRecorder(kube, instance=settings.identity),
             informers={},
             queue=queue,
+            views=Views(keep_vm_ip=settings.keep_vm_ip),
         )
         handlers = Handlers(self.rt).by_resource()
         for resource in WATCHED:
-            self.rt.informers[resource.plural] = Informer(
+            kind = OptionalInformer if resource.plural in OPTIONAL else Informer
+            self.rt.informers[resource.plural] = kind(
                 kube,
                 resource,
                 handler=handlers.get(resource.plural),

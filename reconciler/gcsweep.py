@@ -5,6 +5,13 @@ no StatefulSet retention keeps it. :func:`reconciler.core.gc.sweep` decides
 which orphans have been seen twice, ``gc_grace`` apart; each is then
 re-checked against the apiserver itself (not the cache) just before it is
 freed.
+
+Owner records (an IPAMClaim's, a VM NIC's addresses, read from etcd each
+sweep: there are few) go the same way: an owner whose object is gone from
+the caches and none of whose holder pods runs is a suspect; seen twice,
+``gc_grace`` apart, it is settled (:func:`reconciler.ownerflow.settle_owner`
+asks the apiserver itself, and frees nothing while a holder runs). That
+catches a claim or VM deleted while no replica led.
 """
 
 from __future__ import annotations
@@ -16,9 +23,10 @@ from reconciler.core.gc import has_live_owner, sweep
 from reconciler.core.workloads import retention_on_pod_deletion, statefulset_ordinal
 from reconciler.kube.resources import PODS, STATEFULSETS
 from reconciler.objects import pod_uid, statefulset_state
+from reconciler.ownerflow import cached_owner_lives, settle_owner
 from reconciler.podflow import release_unless_retained
 from reconciler.runtime import Runtime
-from store.core.identity import AttachmentRef, PodUID
+from store.core.identity import AttachmentRef, OwnerRef, PodUID
 from store.core.records import Attachment
 
 log = logging.getLogger("nicpool.gc")
@@ -28,10 +36,12 @@ class GarbageCollector:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self.suspects: dict[AttachmentRef, float] = {}
+        self.owner_suspects: dict[OwnerRef, float] = {}
 
     def reset(self) -> None:
         """A new term as leader starts with no suspicions (the cache may be cold)."""
         self.suspects = {}
+        self.owner_suspects = {}
 
     def run_once(self, *, now: float | None = None) -> list[AttachmentRef]:
         now = time.monotonic() if now is None else now
@@ -45,7 +55,15 @@ class GarbageCollector:
                 log.info("GC: %s lost its pod %s; freeing", ref, att.uid)
                 if release_unless_retained(self.rt, att):
                     freed.append(ref)
+        self._sweep_owners(now)
         return freed
+
+    def _sweep_owners(self, now: float) -> list[OwnerRef]:
+        records = self.rt.ipam.owners()
+        ended = [r.owner for r in records if not cached_owner_lives(self.rt, r)]
+        result = sweep(self.owner_suspects, ended, now=now, grace=self.rt.settings.gc_grace)
+        self.owner_suspects = result.suspects
+        return [owner for owner in result.free if settle_owner(self.rt, owner)]
 
     def _owned(self, att: Attachment, *, live: bool = False) -> bool:
         pods = self.rt.informer(PODS)

@@ -12,9 +12,19 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.core import annotations as ann
+from reconciler.core.claims import ClaimView, claim_from_object
+from reconciler.core.errors import ClaimRefusal
 from reconciler.core.ippools import ippool_from_object
 from reconciler.kube.informer import Handler, object_key
-from reconciler.kube.resources import IPPOOLS, NADS, PODS, STATEFULSETS, SUBNETS
+from reconciler.kube.resources import (
+    IPAMCLAIMS,
+    IPPOOLS,
+    NADS,
+    PODS,
+    STATEFULSETS,
+    SUBNETS,
+    VIRTUALMACHINES,
+)
 from reconciler.objects import annotations_of, meta, nad_config, pod_uid
 from reconciler.podflow import retry_refused
 from reconciler.runtime import Key, Runtime
@@ -36,6 +46,8 @@ class Handlers:
             SUBNETS.plural: self.on_subnet,
             IPPOOLS.plural: self.on_ippool,
             STATEFULSETS.plural: self.on_statefulset,
+            IPAMCLAIMS.plural: self.on_ipamclaim,
+            VIRTUALMACHINES.plural: self.on_vm,
         }
         return found
 
@@ -120,6 +132,33 @@ class Handlers:
         ).get("replicas", 1)
         if shrunk or new is None or meta(new).get("uid") != meta(old).get("uid"):
             self._enqueue(("sts", object_key(old)))
+
+    def on_ipamclaim(self, old: JSON | None, new: JSON | None) -> None:
+        """Planning's view of the claim; its status sync on every change (a deleted
+        claim's addresses are settled there). Pods wait on a claim that appears or
+        changes its spec: retried then."""
+        obj = new or old
+        assert obj is not None
+        key = object_key(obj)
+        view: ClaimView | ClaimRefusal | None = None
+        if new is not None:
+            try:
+                view = claim_from_object(new)
+            except ClaimRefusal as exc:
+                view = exc  # a pod naming it is refused with this reason
+        self.rt.views.set_claim(key, view)
+        self._enqueue(("claim", key))
+        if new is not None and (old is None or old.get("spec") != new.get("spec")):
+            retry_refused(self.rt)
+
+    def on_vm(self, old: JSON | None, new: JSON | None) -> None:
+        """A VirtualMachine's UID for keep-vm-ip leases; its end settles its NICs."""
+        obj = new or old
+        assert obj is not None
+        key = object_key(obj)
+        self.rt.views.set_vm(key, None if new is None else str(meta(new).get("uid", "")))
+        if new is None or meta(new).get("deletionTimestamp"):
+            self._enqueue(("vm", key))
 
     def _enqueue(self, key: Key, *, front: bool = False) -> None:
         if self.rt.leading:

@@ -3,6 +3,11 @@
 Name as Kube-OVN names an attachment's IP: ``<pod>.<namespace>.<provider>``.
 The object mirrors the lease; etcd stays authoritative (the IP objects are
 a view, rewritten when they drift and deleted when the lease is released).
+
+A NIC holding an owner's addresses (an IPAMClaim, a VM) has one IP object
+per owner, named by the owner as Kube-OVN's keep-vm-ip names a VM's
+(``<vm>.<namespace>.<provider>``, ``<claim>.<namespace>.<provider>``): every
+holder pod writes the same object, and it goes when the owner's addresses do.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from reconciler.core.workloads import STATEFULSET
 from reconciler.kube.client import KubeClient
 from reconciler.kube.errors import AlreadyExists
 from reconciler.kube.resources import IPS
-from store.core.identity import AttachmentRef
+from store.core.identity import AttachmentRef, OwnerRef
 from store.core.records import Attachment
 
 
@@ -23,10 +28,22 @@ def ip_name(ref: AttachmentRef) -> str:
     return f"{ref.pod.name}.{ref.pod.namespace}.{ref.qualified}"
 
 
+def owner_ip_name(owner: OwnerRef, provider: str) -> str:
+    """The IP object of an owner's addresses (``provider`` as annotations spell it)."""
+    return f"{owner.name}.{owner.namespace}.{provider}"
+
+
+def ip_object_name(att: Attachment) -> str:
+    """The IP object showing ``att``'s addresses: its owner's, else its pod NIC's."""
+    if att.owner is not None:
+        return owner_ip_name(att.owner, att.ref.qualified)
+    return ip_name(att.ref)
+
+
 def ip_spec(att: Attachment) -> dict[str, Any]:
     by_family = {ip.family: ip.ip for ip in att.ips}
     return {
-        "podName": att.ref.pod.name,
+        "podName": att.owner.name if att.owner is not None else att.ref.pod.name,
         "namespace": att.ref.pod.namespace,
         "subnet": att.subnet,
         "nodeName": "",
@@ -51,7 +68,7 @@ def ensure_ip_object(
     annotation patch (which re-queues the pod before the IP informer has
     caught up) costs no API call.
     """
-    name = ip_name(att.ref)
+    name = ip_object_name(att)
     spec = ip_spec(att)
     if current is None and written is not None and written.get(name) == spec:
         return
@@ -62,8 +79,8 @@ def ensure_ip_object(
             written[name] = spec
 
 
-def forget_ip_object(written: dict[str, dict[str, Any]], ref: AttachmentRef) -> None:
-    written.pop(ip_name(ref), None)
+def forget_ip_object(written: dict[str, dict[str, Any]], name: str) -> None:
+    written.pop(name, None)
 
 
 def _write(
@@ -94,8 +111,8 @@ def _write(
     kube.update(IPS, None, name, body)
 
 
-def delete_ip_object(kube: KubeClient, ref: AttachmentRef) -> None:
-    kube.delete(IPS, None, ip_name(ref))
+def delete_ip_object(kube: KubeClient, name: str) -> None:
+    kube.delete(IPS, None, name)
 
 
 def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

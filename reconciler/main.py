@@ -85,8 +85,23 @@ def parser() -> argparse.ArgumentParser:
         default=f"{socket.gethostname()}/{os.getpid()}",
         help="this replica's name in the election",
     )
+    add_flag(
+        p,
+        "--keep-vm-ip",
+        env="NICPOOL_KEEP_VM_IP",
+        default="true",
+        type=_boolean,
+        help="a KubeVirt VM's pods keep its addresses until the VM is gone (Kube-OVN's flag)",
+    )
     add_flag(p, "--log-level", env="NICPOOL_LOG_LEVEL", default="INFO", help="log level")
     return p
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false"):
+        raise ValueError(f"{text!r} is not true or false")
+    return value == "true"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         election_ttl=args.election_ttl,
         gc_interval=args.gc_interval,
         gc_grace=args.gc_grace,
+        keep_vm_ip=args.keep_vm_ip,
     )
     controller = Controller(
         kube=kube_client(args.kubeconfig, pool_size=max(16, args.workers * 2)),

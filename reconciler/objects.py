@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.core.claims import virt_launcher_vm
 from reconciler.core.planning import PodView
 from reconciler.core.workloads import (
     DEPLOYMENT,
@@ -79,6 +80,7 @@ def pod_view(pod: Mapping[str, Any], replicasets: Lookup) -> PodView:
         annotations=annotations_of(pod),
         workload=workload,
         ordinal=ordinal,
+        vm=virt_launcher_vm(m.get("ownerReferences")),
     )
 
 

@@ -11,24 +11,33 @@ exhausted) the NICs this run just allocated for the pod are released again
 (host-local's rollback), the refusal becomes an Event and a metric, and the
 pod is retried with long backoff in case the world changes.
 
-Release runs on pod deletion, subject to StatefulSet retention.
+Release runs on pod deletion, subject to StatefulSet retention. A NIC
+holding an IPAMClaim's or a VM's addresses is never released with its pod:
+it leaves its owner (:mod:`reconciler.ownerflow`), and the claim's status
+follows every change (:mod:`reconciler.claimsync`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from reconciler import metrics
+from reconciler import claimsync, metrics, ownerflow
 from reconciler.core import annotations as ann
 from reconciler.core.errors import NAD_REFUSALS
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
 from reconciler.events import Involved
-from reconciler.ipobjects import delete_ip_object, ensure_ip_object, forget_ip_object, ip_name
+from reconciler.ipobjects import (
+    delete_ip_object,
+    ensure_ip_object,
+    forget_ip_object,
+    ip_name,
+    ip_object_name,
+)
 from reconciler.kube.resources import IPS, PODS, REPLICASETS, STATEFULSETS
 from reconciler.objects import (
     annotations_of,
@@ -57,11 +66,8 @@ def world(rt: Runtime) -> World:
 
 
 def retry_refused(rt: Runtime) -> None:
-    """Queue every refused pod again: something they may have waited for changed
-    (a NAD, Subnet or IPPool, or an address was released)."""
-    if rt.leading:
-        for key in rt.refused:
-            rt.queue.add(("pod", key))
+    """Queue every refused pod again (:meth:`Runtime.retry_refused`)."""
+    rt.retry_refused()
 
 
 def involved(pod: Mapping[str, Any]) -> Involved:
@@ -91,11 +97,17 @@ def sync_pod(rt: Runtime, key: str) -> bool:
     for nad in plan.defaulted:
         log.info("%s: NAD %s names no provider; using the default name", key, nad)
     if not plan.ok:
+        claimsync.note_refusals(rt, plan.claim_errors)
         refuse(rt, key, pod, plan.errors)
         return False
     if not plan.nics:
         rt.refused.discard(key)
         return True
+    shared = ownerflow.sharing_refusals(rt, view, plan.nics)
+    if shared:
+        claimsync.note_refusals(rt, [(e.claim, e) for e in shared])
+        refuse(rt, key, pod, shared)
+        return False
     return _allocate_and_annotate(rt, key, pod, view, plan, proven=proven)
 
 
@@ -165,6 +177,16 @@ def _allocate_and_annotate(
         if not rt.index.loaded:
             # The refusal may be this pod's own lease, not yet in the index: look again soon.
             raise IndexLoading(f"{key}: {errors[0]} (re-checking once the index is loaded)")
+        claims = {nic.ref: nic.claim for nic in plan.nics if nic.claim}
+        refused = zip(requests, results, strict=True)
+        claimsync.note_refusals(
+            rt,
+            [
+                (claims[r.ref], e)
+                for r, e in refused
+                if isinstance(e, PermanentError) and r.ref in claims
+            ],
+        )
         refuse(rt, key, pod, errors)
         return False
     attachments = list(reused.values()) + fresh
@@ -184,6 +206,7 @@ def _allocate_and_annotate(
     if seen is not None:
         metrics.ALLOCATION_SECONDS.observe(time.monotonic() - seen)
     _ensure_ip_objects(rt, attachments)
+    claimsync.note_allocated(rt, plan.nics)
     _finished(rt, key, view.uid)
     return True
 
@@ -278,7 +301,7 @@ def refuse(
     rt: Runtime,
     key: str,
     pod: Mapping[str, Any],
-    errors: tuple[PermanentError, ...] | list[PermanentError],
+    errors: Sequence[PermanentError],
 ) -> None:
     rt.refused.add(key)
     for error in errors:
@@ -294,7 +317,7 @@ def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:
     if not ips.synced.is_set():
         return  # drift is repaired on the pod's next visit, once the IP cache is listed
     for att in attachments:
-        ensure_ip_object(rt.kube, att, ips.get(ip_name(att.ref)), rt.ip_written)
+        ensure_ip_object(rt.kube, att, ips.get(ip_object_name(att)), rt.ip_written)
 
 
 def require_index(rt: Runtime) -> None:
@@ -319,7 +342,10 @@ def release_pod(rt: Runtime, pod: Mapping[str, Any]) -> None:
 
 
 def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
-    """Release ``att`` unless StatefulSet retention keeps it; True when released."""
+    """Release ``att`` unless StatefulSet retention keeps it; True when released.
+    A NIC holding an owner's addresses leaves the owner instead."""
+    if att.owner is not None:
+        return ownerflow.leave(rt, att)
     workload = att.workload
     sts = None
     if workload is not None:
@@ -342,8 +368,8 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
     if released is not None:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
         retry_refused(rt)  # a pod refused for want of an address may fit now
-    forget_ip_object(rt.ip_written, att.ref)
-    delete_ip_object(rt.kube, att.ref)
+    forget_ip_object(rt.ip_written, ip_name(att.ref))
+    delete_ip_object(rt.kube, ip_name(att.ref))
     return True
 
 

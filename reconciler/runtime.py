@@ -15,6 +15,7 @@ from reconciler.index import AttachmentIndex
 from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer
 from reconciler.kube.resources import (
+    IPAMCLAIMS,
     IPPOOLS,
     IPS,
     NADS,
@@ -22,6 +23,7 @@ from reconciler.kube.resources import (
     REPLICASETS,
     STATEFULSETS,
     SUBNETS,
+    VIRTUALMACHINES,
     Resource,
 )
 from reconciler.views import Views
@@ -32,9 +34,23 @@ from store.leases import Ipam
 from store.subnets import Subnets
 
 Key = tuple[str, str]
-"""Work item: ``("pod", "ns/name")``, ``("subnet", name)``, ``("sts", "ns/name")``."""
+"""Work item: ``("pod", "ns/name")``, ``("subnet", name)``, ``("sts", "ns/name")``,
+``("claim", "ns/name")``, ``("vm", "ns/name")``."""
 
-WATCHED: tuple[Resource, ...] = (SUBNETS, IPPOOLS, NADS, REPLICASETS, STATEFULSETS, IPS, PODS)
+WATCHED: tuple[Resource, ...] = (
+    SUBNETS,
+    IPPOOLS,
+    NADS,
+    REPLICASETS,
+    STATEFULSETS,
+    IPAMCLAIMS,
+    VIRTUALMACHINES,
+    IPS,
+    PODS,
+)
+OPTIONAL: frozenset[str] = frozenset({IPAMCLAIMS.plural, VIRTUALMACHINES.plural})
+"""Resources whose CRD may be missing (KubeVirt's): absent reads as none
+(:mod:`reconciler.kube.optional`)."""
 
 OWN_WRITES = 10_000
 """Annotation patches remembered to skip their echo (a forgotten one costs one visit)."""
@@ -62,6 +78,9 @@ class Settings:
     watch_timeout: int = 40
     """Seconds each apiserver watch runs before the server ends it; a silent
     connection is noticed after this plus 15 s (see ``kube.informer``)."""
+    keep_vm_ip: bool = True
+    """Kube-OVN's keep-vm-ip: a virt-launcher pod's NICs keep their addresses
+    for its VM (by name) across pod restarts, until the VM is gone."""
 
 
 @dataclass
@@ -91,6 +110,11 @@ class Runtime:
     the watch's echo of that very write is not processed again."""
     ip_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     """IP object specs this process wrote (see ``ipobjects.ensure_ip_object``)."""
+    claim_refusals: BoundedMap[str, tuple[str, str]] = field(
+        default_factory=lambda: BoundedMap(REFUSED_REMEMBERED)
+    )
+    """IPAMClaim (``ns/name``) -> (reason, message) of its NIC's latest refusal,
+    for its status condition; dropped once it is allocated."""
     fence_value: Fence | None = None
 
     def informer(self, resource: Resource) -> Informer:
@@ -107,3 +131,10 @@ class Runtime:
     @property
     def leading(self) -> bool:
         return self.fence_value is not None
+
+    def retry_refused(self) -> None:
+        """Queue every refused pod again: something they may have waited for changed
+        (a NAD, Subnet, IPPool or IPAMClaim, or an address was released)."""
+        if self.leading:
+            for key in self.refused:
+                self.queue.add(("pod", key))

@@ -1,6 +1,6 @@
 """The cached objects planning reads, published as immutable snapshots.
 
-Informer threads change NADs, Subnets and IPPools while worker threads plan
+Informer threads change NADs, Subnets, IPPools, IPAMClaims and VMs while worker threads plan
 pods. Planning used to iterate the very dicts the informers mutated
 (``RuntimeError: dictionary changed size during iteration`` in
 ``choose_subnet``). Now each change builds a new mapping (copy-on-write,
@@ -18,6 +18,8 @@ from dataclasses import replace
 from types import MappingProxyType
 from typing import TypeVar
 
+from reconciler.core.claims import ClaimView
+from reconciler.core.errors import ClaimRefusal
 from reconciler.core.ippools import IPPoolView
 from reconciler.core.planning import World
 from reconciler.core.subnets import SubnetView
@@ -38,10 +40,15 @@ def _with(mapping: Mapping[K, V], key: K, value: V | None) -> Mapping[K, V]:
 
 
 class Views:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_vm_ip: bool = True) -> None:
         self._lock = threading.Lock()
         self.world = World(
-            nads=MappingProxyType({}), subnets=MappingProxyType({}), ippools=MappingProxyType({})
+            nads=MappingProxyType({}),
+            subnets=MappingProxyType({}),
+            ippools=MappingProxyType({}),
+            claims=MappingProxyType({}),
+            vm_uids=MappingProxyType({}),
+            keep_vm_ip=keep_vm_ip,
         )
         """The current snapshot; replaced whole, never mutated."""
 
@@ -62,3 +69,14 @@ class Views:
     def set_ippool(self, name: str, view: IPPoolView | None) -> None:
         with self._lock:
             self.world = replace(self.world, ippools=_with(self.world.ippools, name, view))
+
+    def set_claim(self, key: str, view: ClaimView | ClaimRefusal | None) -> None:
+        """An IPAMClaim (``ns/name``) as planning reads it (why not, when its spec
+        cannot be read); None: gone."""
+        with self._lock:
+            self.world = replace(self.world, claims=_with(self.world.claims, key, view))
+
+    def set_vm(self, key: str, uid: str | None) -> None:
+        """A KubeVirt VirtualMachine's UID (``ns/name``); None: gone."""
+        with self._lock:
+            self.world = replace(self.world, vm_uids=_with(self.world.vm_uids, key, uid))

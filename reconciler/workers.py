@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 
 from reconciler import metrics
+from reconciler.claimsync import sync_claim, sync_vm
 from reconciler.podflow import settle_statefulset, sync_pod
 from reconciler.runtime import Key, Runtime
 from reconciler.subnetsync import sync_subnet
@@ -27,6 +28,8 @@ SYNCS: dict[str, Callable[[Runtime, str], bool]] = {
     "pod": sync_pod,
     "subnet": sync_subnet,
     "sts": settle_statefulset,
+    "claim": sync_claim,
+    "vm": sync_vm,
 }
 """Key kind -> its sync; True when done, False when it must be retried later."""
 

@@ -87,6 +87,26 @@ class HeldByPredecessor(PermanentError):
         """The UID holding the attachment, to prove gone before asking again."""
 
 
+class OwnerInAnotherSubnet(PermanentError):
+    """The NIC's owner (claim, VM) holds its addresses in another subnet than the
+    NIC asks for: they are never moved, only released when the owner ends."""
+
+    reason = "OwnerInAnotherSubnet"
+
+
+class OwnerAddressMismatch(PermanentError):
+    """A fixed address or MAC asked for a NIC whose owner already holds others."""
+
+    reason = "OwnerAddressMismatch"
+
+
+class PreviousOwnerNotReleased(PermanentError):
+    """An owner of this name with another UID (a deleted and re-created claim or VM)
+    still holds the addresses: released first, then allocated anew."""
+
+    reason = "PreviousOwnerNotReleased"
+
+
 class RecordTooLarge(PermanentError):
     """One pod NIC's record would not fit in an etcd request (its routes, mostly)."""
 

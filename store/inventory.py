@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from store.core.bitmap import Chunk
-from store.core.identity import AttachmentRef, SubnetName
+from store.core.identity import AttachmentRef, OwnerRef, SubnetName
 from store.core.keys import Keys
+from store.core.owners import OwnerRecord, decode_owner
 from store.core.records import Attachment, Lease, RecordError, decode_attachment, decode_lease
 from store.core.subnetspec import SubnetSpec
 from store.core.usage import FamilyUsage, family_usage
@@ -40,6 +41,22 @@ class Inventory:
             except RecordError as exc:
                 log.error("%s: %s; skipped (see nicpoolctl audit)", kv.key, exc)
         return [a for a in found if subnet is None or a.subnet == subnet]
+
+    def owner(self, ref: OwnerRef) -> OwnerRecord | None:
+        """The addresses an IPAMClaim or a VM NIC holds, and its holder pods."""
+        kv, _ = self.client.get(self.keys.owner(ref))
+        return decode_owner(kv.value) if kv else None
+
+    def owners(self, prefix: str | None = None) -> list[OwnerRecord]:
+        """Every readable owner record (under ``prefix``, e.g. one VM's); an unreadable
+        one is logged and left out, like an attachment."""
+        found = []
+        for kv in self.client.iter_prefix(prefix or self.keys.owners):
+            try:
+                found.append(decode_owner(kv.value))
+            except RecordError as exc:
+                log.error("%s: %s; skipped (see nicpoolctl audit)", kv.key, exc)
+        return found
 
     def leases(self, subnet: SubnetName) -> list[Lease]:
         return [decode_lease(kv.value) for kv in self.client.iter_prefix(self.keys.leases(subnet))]

@@ -20,6 +20,11 @@ A refusal computed from the cache (subnet exhausted, address held) is never
 returned on its say alone: the subnet's cache is dropped and the batch
 planned again from etcd first. A new leadership term starts with
 :meth:`Ipam.forget_all`.
+
+Addresses leased to an owner (IPAMClaim, VM NIC: :mod:`store.core.owners`)
+are optimistic too: the first attempt assumes no owner record, and a lost
+bet reads it for the retry, which joins instead. Releases, leaving and the
+owner's release live in :mod:`store.releases`.
 """
 
 from __future__ import annotations
@@ -31,9 +36,19 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
-from store.core.ops import MAX_TXN_OPS, Compare, CreateRevisionIs, Get, KeyValue, Op
-from store.core.plan import BatchPlan, Deferred, Existing, release_ops
+from store import releases
+from store.core.identity import AttachmentRef, OwnerRef, PodUID, Revision, SubnetName
+from store.core.ops import (
+    MAX_TXN_OPS,
+    Compare,
+    CreateRevisionIs,
+    Get,
+    KeyValue,
+    ModRevisionIs,
+    Op,
+)
+from store.core.owners import ExistingOwner, OwnerRecord, decode_owner
+from store.core.plan import BatchPlan, Deferred, Existing
 from store.core.records import Attachment, decode_attachment
 from store.core.requests import UNFENCED, AllocationRequest, Fence, Fencing, Unfenced
 from store.errors import (
@@ -43,7 +58,6 @@ from store.errors import (
     PartialAllocation,
     PermanentError,
     TemporaryError,
-    UnknownSubnet,
 )
 from store.etcd import EtcdClient
 from store.guard import guarded_txn
@@ -75,7 +89,7 @@ class _Slot:
 
 
 @dataclass
-class _SubnetState:
+class SubnetState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     turn: threading.Condition = field(default_factory=threading.Condition)
     """Guards ``pending`` and ``committing``; notified whenever a commit ends."""
@@ -97,7 +111,7 @@ class Ipam(Inventory):
     ) -> None:
         super().__init__(client, prefix)
         self._plans = PlanSource(client, self.keys, rng=rng or random.Random(), clock=clock)
-        self._states: dict[SubnetName, _SubnetState] = defaultdict(_SubnetState)
+        self._states: dict[SubnetName, SubnetState] = defaultdict(SubnetState)
         self._states_lock = threading.Lock()
 
     # -- allocation ----------------------------------------------------------
@@ -115,7 +129,7 @@ class Ipam(Inventory):
         for slot in slots:
             by_subnet[slot.request.subnet].append(slot)
         for subnet, queued in by_subnet.items():
-            state = self._state(subnet)
+            state = self.state(subnet)
             if self._join_or_lead(state, queued):
                 try:
                     with state.lock:
@@ -135,7 +149,7 @@ class Ipam(Inventory):
         return [slot.result for slot in slots if slot.result is not None]
 
     @staticmethod
-    def _join_or_lead(state: _SubnetState, queued: list[_Slot]) -> bool:
+    def _join_or_lead(state: SubnetState, queued: list[_Slot]) -> bool:
         """Queue ``queued``; True when this caller must commit the queue (group commit).
 
         While a commit is in flight, callers wait on ``state.turn``. When it
@@ -152,7 +166,7 @@ class Ipam(Inventory):
             state.committing = True
             return True
 
-    def _commit_pending(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> None:
+    def _commit_pending(self, subnet: SubnetName, state: SubnetState, fence: Fencing) -> None:
         with state.turn:
             batch, state.pending = state.pending, []
         known: dict[str, KeyValue | None] = {}
@@ -177,7 +191,7 @@ class Ipam(Inventory):
     def _commit_batch(
         self,
         subnet: SubnetName,
-        state: _SubnetState,
+        state: SubnetState,
         slots: list[_Slot],
         fence: Fencing,
         known: dict[str, KeyValue | None],
@@ -191,17 +205,20 @@ class Ipam(Inventory):
         request is never refused on that assumption alone: its attachment is
         read first, since the address "held by another pod" may be its own.
         """
-        existing, mac_holders = self._prepare(slots, known, fence)
+        existing, mac_holders, owners = self._prepare(slots, known, fence)
         confirmed = False
         while slots:
-            plan = self._new_plan(subnet, state, fence)
+            plan = self.new_plan(subnet, state, fence)
             planned: list[tuple[_Slot, Result]] = []
             deferred: list[_Slot] = []
             while slots and not plan.closed and plan.size() + 8 < MAX_TXN_OPS:
                 slot = slots.pop(0)
                 request = slot.request
+                owner = owners.get(request.owner) if request.owner else None
                 try:
-                    result: Result = plan.add(request, existing.get(request.ref), mac_holders)
+                    result: Result = plan.add(
+                        request, existing.get(request.ref), mac_holders, owner
+                    )
                 except Deferred:
                     deferred.append(slot)
                     continue
@@ -212,7 +229,8 @@ class Ipam(Inventory):
                 key
                 for slot, result in planned
                 if isinstance(result, PermanentError)
-                and (key := self.keys.attachment(slot.request.ref)) not in known
+                for key in self._records_of(slot.request)
+                if key not in known
             ]
             stale = not confirmed and any(
                 isinstance(result, STATE_REFUSALS) for _, result in planned
@@ -225,13 +243,14 @@ class Ipam(Inventory):
                     confirmed = True
                 known.update(self._read(unverified))
                 slots = [slot for slot, _ in planned] + deferred + slots
-                existing, mac_holders = self._prepare(slots, known, fence)
+                existing, mac_holders, owners = self._prepare(slots, known, fence)
                 continue
             try:
-                revision = self._commit(state, plan, fence)
+                revision = self.commit(state, plan, fence)
             except Conflict as exc:
                 known.update(exc.observed)
                 raise
+            owners.update({o: ExistingOwner(r, revision) for o, r in plan.owners_written.items()})
             for slot, result in planned:
                 if isinstance(result, Attachment):
                     existing[result.ref] = Existing(result, revision)
@@ -239,21 +258,24 @@ class Ipam(Inventory):
                 slot.done.set()
             slots = deferred + slots
 
-    def _commit(self, state: _SubnetState, plan: BatchPlan, fence: Fencing) -> Revision:
+    def commit(self, state: SubnetState, plan: BatchPlan, fence: Fencing) -> Revision:
         """Commit a plan; remember the chunks it wrote. Returns the commit's revision."""
         compares, ops = plan.finish()
         if not ops:
             return Revision(0)
-        assumed_absent = [
-            c.key for c in compares if isinstance(c, CreateRevisionIs) and c.revision == 0
-        ]
-        revision = self._txn(state, compares, ops, fence, probes=assumed_absent)
+        probes = [
+            c.key
+            for c in compares
+            if (isinstance(c, CreateRevisionIs) and c.revision == 0)
+            or (isinstance(c, ModRevisionIs) and c.key.startswith(self.keys.owners))
+        ]  # what a lost bet must re-read: keys assumed absent, owner records joined
+        revision = self.txn(state, compares, ops, fence, probes=probes)
         state.cache.remember(plan, revision)
         return revision
 
-    def _txn(
+    def txn(
         self,
-        state: _SubnetState,
+        state: SubnetState,
         compares: list[Compare],
         ops: list[Op],
         fence: Fencing,
@@ -269,14 +291,22 @@ class Ipam(Inventory):
 
     def _prepare(
         self, slots: list[_Slot], known: dict[str, KeyValue | None], fence: Fencing
-    ) -> tuple[dict[AttachmentRef, Existing], dict[str, str]]:
-        """What is known to exist, after freeing predecessors that live in other subnets."""
-        existing, mac_holders = self._known_records(known)
+    ) -> tuple[dict[AttachmentRef, Existing], dict[str, str], dict[OwnerRef, ExistingOwner]]:
+        """What is known to exist, after clearing proven predecessors that live in other
+        subnets or involve an owner (each in a transaction of its own)."""
+        existing, mac_holders, owners = self._known_records(known)
         for slot in slots:
-            if self._release_if_elsewhere(slot.request, existing.get(slot.request.ref), fence):
+            found = existing.get(slot.request.ref)
+            if releases.clear_predecessor(self, slot.request, found, fence):
                 known[self.keys.attachment(slot.request.ref)] = None
                 del existing[slot.request.ref]
-        return existing, mac_holders
+        return existing, mac_holders, owners
+
+    def _records_of(self, request: AllocationRequest) -> list[str]:
+        """The keys to read before refusing ``request``: its attachment (the address
+        "held" may be its own) and its owner's record (it may be the owner's)."""
+        keys = [self.keys.attachment(request.ref)]
+        return keys + ([self.keys.owner(request.owner)] if request.owner else [])
 
     def _read(self, keys: list[str]) -> dict[str, KeyValue | None]:
         """Several keys in as few round trips as the op cap allows."""
@@ -289,51 +319,25 @@ class Ipam(Inventory):
 
     def _known_records(
         self, known: dict[str, KeyValue | None]
-    ) -> tuple[dict[AttachmentRef, Existing], dict[str, str]]:
-        """Existing attachments and MAC holders among what a failed attempt read."""
+    ) -> tuple[dict[AttachmentRef, Existing], dict[str, str], dict[OwnerRef, ExistingOwner]]:
+        """Existing attachments, MAC holders and owners among what a failed attempt read."""
         existing: dict[AttachmentRef, Existing] = {}
         mac_holders: dict[str, str] = {}
+        owners: dict[OwnerRef, ExistingOwner] = {}
         for kv in known.values():
             if kv is None:
                 continue
             if kv.key.startswith(self.keys.attachments):
                 attachment = decode_attachment(kv.value)
                 existing[attachment.ref] = Existing(attachment, kv.mod_revision)
+            elif kv.key.startswith(self.keys.owners):
+                record = decode_owner(kv.value)
+                owners[record.owner] = ExistingOwner(record, kv.mod_revision)
             else:
                 mac_holders[kv.key.rsplit("/", 1)[1]] = kv.value.decode()
-        return existing, mac_holders
+        return existing, mac_holders, owners
 
-    def _release_if_elsewhere(
-        self, request: AllocationRequest, found: Existing | None, fence: Fencing
-    ) -> bool:
-        """A same-named predecessor's attachment in another subnet is freed there first.
-
-        That subnet's lock is not taken (another thread may hold it while
-        waiting for this one's): the release reads fresh state, commits with
-        its own compares, and drops that subnet's cache so its next writer
-        re-reads.
-        """
-        if found is None or found.attachment.subnet == request.subnet:
-            return False
-        if found.attachment.uid == request.uid:
-            return False  # idempotent: the pod already has its attachment
-        if request.replaces != found.attachment.uid:
-            return False  # no proof the holder is gone: plan.add refuses it
-        old = found.attachment
-        state = _SubnetState()
-        try:
-            plan = self._new_plan(old.subnet, state, fence)
-        except UnknownSubnet:
-            compare, deletes = release_ops(self.keys, old, found.mod_revision)
-            guarded_txn(self.client, [compare], deletes, fence)
-        else:
-            plan.release(old, found.mod_revision)
-            compares, ops = plan.finish()
-            guarded_txn(self.client, compares, ops, fence)
-        self._state(old.subnet).cache.forget()
-        return True
-
-    # -- release ----------------------------------------------------------
+    # -- release: see store.releases ---------------------------------------------
 
     def release(
         self, ref: AttachmentRef, *, fence: Fencing, uid: PodUID | None = None
@@ -342,34 +346,23 @@ class Ipam(Inventory):
 
         Returns what was released; None when there was nothing, or when
         ``uid`` is given and the attachment belongs to another pod UID (a
-        successor of the same name that must keep its addresses).
+        successor of the same name that must keep its addresses). A NIC
+        holding an owner's addresses only *leaves* (:meth:`leave`): nothing
+        but the owner's end frees them (DESIGN.md, Owners).
         """
-        for attempt in retrying("release", subject=ref):
-            with attempt:
-                return self._release_once(ref, fence, uid)
-        raise AssertionError("unreachable: retrying re-raises")
+        return releases.release(self, ref, fence=fence, uid=uid)
 
-    def _release_once(
-        self, ref: AttachmentRef, fence: Fencing, uid: PodUID | None
-    ) -> Attachment | None:
-        kv, _ = self.client.get(self.keys.attachment(ref))
-        if kv is None:
-            return None
-        attachment = decode_attachment(kv.value)
-        if uid is not None and attachment.uid != uid:
-            return None
-        state = self._state(attachment.subnet)
-        with state.lock:
-            try:
-                plan = self._new_plan(attachment.subnet, state, fence)
-            except UnknownSubnet:
-                # The subnet is gone from the store: delete the records, no bits to clear.
-                compare, deletes = release_ops(self.keys, attachment, kv.mod_revision)
-                self._txn(state, [compare], deletes, fence)
-            else:
-                plan.release(attachment, kv.mod_revision)
-                self._commit(state, plan, fence)
-        return attachment
+    def leave(
+        self, ref: AttachmentRef, *, fence: Fencing, uid: PodUID | None = None
+    ) -> releases.Left | None:
+        """A holder pod is gone: drop its attachment and holder entry (no bit freed)."""
+        return releases.leave(self, ref, fence=fence, uid=uid)
+
+    def release_owner(
+        self, owner: OwnerRef, *, fence: Fencing, uid: str | None = None
+    ) -> OwnerRecord | None:
+        """The owner ended: free its addresses, records and holder attachments."""
+        return releases.release_owner(self, owner, fence=fence, uid=uid)
 
     # -- the cache ----------------------------------------------------------------
 
@@ -388,9 +381,9 @@ class Ipam(Inventory):
 
     # -- helpers --------------------------------------------------------------
 
-    def _state(self, subnet: SubnetName) -> _SubnetState:
+    def state(self, subnet: SubnetName) -> SubnetState:
         with self._states_lock:
             return self._states[subnet]
 
-    def _new_plan(self, subnet: SubnetName, state: _SubnetState, fence: Fencing) -> BatchPlan:
+    def new_plan(self, subnet: SubnetName, state: SubnetState, fence: Fencing) -> BatchPlan:
         return self._plans.plan(subnet, state.cache, fence)

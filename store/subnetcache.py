@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from store.core.bitmap import Chunk, WorkingChunks
-from store.core.identity import AttachmentRef, Revision, SubnetName
+from store.core.identity import AttachmentRef, OwnerRef, Revision, SubnetName
 from store.core.keys import Keys
 from store.core.plan import BatchPlan
 from store.core.records import decode_lease
@@ -110,8 +110,8 @@ class PlanSource:
             cursors[layout.family] = int(kv.value) if kv else -1
         return cursors
 
-    def _holder_of(self, subnet: SubnetName) -> Callable[[str], AttachmentRef | None]:
-        def holder_of(ip: str) -> AttachmentRef | None:
+    def _holder_of(self, subnet: SubnetName) -> Callable[[str], AttachmentRef | OwnerRef | None]:
+        def holder_of(ip: str) -> AttachmentRef | OwnerRef | None:
             kv, _ = self.client.get(self.keys.lease(subnet, ip))
             return None if kv is None else decode_lease(kv.value).owner
 

@@ -114,6 +114,53 @@ class DuplicateProvider(PermanentError):
     reason = "DuplicateProvider"
 
 
+class ClaimRefusal(PermanentError):
+    """A NIC's IPAMClaim cannot be used; reported on the pod and on the claim."""
+
+    reason = "InvalidIPAMClaim"
+
+    def __init__(self, message: str, *, claim: str) -> None:
+        super().__init__(message)
+        self.claim = claim
+        """``"ns/name"`` of the claim, whose status condition tells the refusal."""
+
+
+class InvalidIPAMClaim(ClaimRefusal):
+    """The claim's spec cannot be read (``ipRequests`` not addresses, ...)."""
+
+
+class IPAMClaimNotFound(ClaimRefusal):
+    reason = "IPAMClaimNotFound"
+
+
+class IPAMClaimDeleting(ClaimRefusal):
+    """The claim is being deleted: no new pod may start using its addresses."""
+
+    reason = "IPAMClaimDeleting"
+
+
+class IPAMClaimUnknownNetwork(ClaimRefusal):
+    """The claim's ``spec.network`` is not the network of the NIC that names it."""
+
+    reason = "IPAMClaimUnknownNetwork"
+
+
+class IPAMClaimForeignNetwork(ClaimRefusal):
+    """The claim is for a NAD that does not use nicpool (kube-ovn IPAM)."""
+
+    reason = "IPAMClaimForeignNetwork"
+
+
+class IPAMClaimInterfaceMismatch(ClaimRefusal):
+    reason = "IPAMClaimInterfaceMismatch"
+
+
+class IPAMClaimInUse(ClaimRefusal):
+    """The claim's addresses are held by a pod that is not this one's migration peer."""
+
+    reason = "IPAMClaimInUse"
+
+
 NAD_REFUSALS: tuple[type[PermanentError], ...] = (NadNotFound, NadNoProvider, InvalidNadConfig)
 """Refusals caused by a NetworkAttachmentDefinition (``nicpool_nad_errors_total``)."""
 

@@ -5,8 +5,11 @@
 * a comma list of ``name``, ``ns/name``, ``name@if`` or ``ns/name@if``
   (spaces around items are ignored, an empty item is an error);
 * a JSON list of objects with ``name`` (required), ``namespace``,
-  ``interface``, ``ips``, ``mac`` and ``default-route`` (Multus's
-  NetworkSelectionElement; other keys are Multus's business and ignored).
+  ``interface``, ``ips``, ``mac``, ``default-route`` and
+  ``ipam-claim-reference`` (Multus's NetworkSelectionElement; other keys
+  are Multus's business and ignored). ``ipam-claim-reference`` names an
+  IPAMClaim in the pod's namespace that owns the NIC's addresses (KubeVirt
+  puts it there for a VM's NIC); it must be a valid object name.
 
 ``v1.multus-cni.io/default-network`` names exactly one network in either
 form; it replaces the cluster network, so its NIC is ``eth0``.
@@ -57,6 +60,8 @@ class NetworkSelection:
     default_route: tuple[str, ...] = ()
     """Gateways from the JSON ``default-route`` field (non-empty: this NIC is the default route)."""
     is_default_network: bool = False
+    claim: str | None = None
+    """The IPAMClaim (in the pod's namespace) owning this NIC's addresses."""
 
     @property
     def nad_key(self) -> str:
@@ -71,6 +76,7 @@ class _Raw:
     ips: tuple[str, ...] = ()
     mac: str | None = None
     default_route: tuple[str, ...] = ()
+    claim: str | None = None
 
 
 def parse_pod_networks(
@@ -106,6 +112,7 @@ def _default_network(value: str, pod_namespace: str) -> NetworkSelection:
         mac=selection.mac,
         default_route=selection.default_route,
         is_default_network=True,
+        claim=selection.claim,
     )
 
 
@@ -118,6 +125,7 @@ def _selection(raw: _Raw, interface: str) -> NetworkSelection:
         ips=raw.ips,
         mac=raw.mac,
         default_route=raw.default_route,
+        claim=raw.claim,
     )
 
 
@@ -184,7 +192,10 @@ def _parse_element(element: Any, pod_namespace: str, error: type[Exception], key
         _address(gw, error, key, "default-route")
         for gw in _strings(element, "default-route", error, key)
     )
-    return _Raw(namespace, name, interface, ips=ips, mac=mac, default_route=gateways)
+    claim = _string(element, "ipam-claim-reference", error, key) or None
+    if claim is not None and (not _DNS_SUBDOMAIN.match(claim) or len(claim) > 253):
+        raise error(f"{key}: 'ipam-claim-reference' {claim!r} is not a valid IPAMClaim name")
+    return _Raw(namespace, name, interface, ips=ips, mac=mac, default_route=gateways, claim=claim)
 
 
 def _string(

@@ -15,6 +15,9 @@ fixed ``ip_address`` (or the networks JSON ``ips``) > ``ip_pool``
 (Deployment: all entries in order, the store takes the first one free;
 StatefulSet: the entry at the pod's ordinal; an IPPool's name: its
 addresses) > next free; MAC from ``mac_address`` (or the JSON ``mac``).
+Owner (:mod:`reconciler.core.claims`): the NIC's IPAMClaim (whose
+``ipRequests`` are its fixed address), else with keep-vm-ip a
+virt-launcher pod's VM, else the pod.
 """
 
 from __future__ import annotations
@@ -24,16 +27,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from reconciler.core import annotations as ann
-from reconciler.core.errors import DuplicateProvider, FamilyMismatch, NadNotFound
+from reconciler.core.claims import ClaimView, NicOwner, VmRef, nic_owner
+from reconciler.core.errors import ClaimRefusal, DuplicateProvider, FamilyMismatch, NadNotFound
 from reconciler.core.ippools import IPPoolView, lookup_pool, pool_candidates
 from reconciler.core.nadconfig import NadNetwork, nad_provider
 from reconciler.core.networks import NetworkSelection, parse_pod_networks
 from reconciler.core.subnets import SubnetView, choose_subnet
 from reconciler.core.workloads import STATEFULSET
-from store.core.identity import AttachmentRef, Mac, PodRef, PodUID, SubnetName
+from store.core.identity import AttachmentRef, Mac, OwnerRef, PodRef, PodUID, SubnetName
 from store.core.records import Route, WorkloadRef
 from store.core.requests import AllocationRequest
-from store.errors import OutsideSubnet, PermanentError, PoolExhausted, UnknownSubnet
+from store.errors import (
+    OutsideSubnet,
+    OwnerAddressMismatch,
+    PermanentError,
+    PoolExhausted,
+    UnknownSubnet,
+)
 
 NadConfigs = Mapping[str, str | None]
 """``"ns/name"`` -> the NAD's ``spec.config`` (None for an empty spec)."""
@@ -48,6 +58,8 @@ class PodView:
     workload: WorkloadRef | None = None
     ordinal: int | None = None
     """StatefulSet pods only."""
+    vm: VmRef | None = None
+    """KubeVirt virt-launcher pods only: the VM the pod runs."""
 
     @property
     def ref(self) -> PodRef:
@@ -66,6 +78,8 @@ class NicPlan:
     routes_given: str | None = None
     """The user's ``routes`` annotation as written, echoed back unchanged."""
     provider_defaulted: bool = False
+    claim: str | None = None
+    """``"ns/name"`` of the NIC's IPAMClaim (its status reports this NIC's lease)."""
 
     @property
     def ref(self) -> AttachmentRef:
@@ -91,6 +105,10 @@ class NicPlan:
     def adopt(self) -> bool:
         return self.request.adopt
 
+    @property
+    def owner(self) -> OwnerRef | None:
+        return self.request.owner
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -100,6 +118,8 @@ class Plan:
     """NADs the pod attaches that do not use kube-ovn IPAM (not nicpool's business)."""
     defaulted: tuple[str, ...] = field(default=())
     """NADs whose provider was defaulted (worth a warning Event)."""
+    claim_errors: tuple[tuple[str, PermanentError], ...] = ()
+    """Refusals of NICs that name an IPAMClaim, by claim (``"ns/name"``): its condition."""
 
     @property
     def ok(self) -> bool:
@@ -113,6 +133,12 @@ class World:
     nads: NadConfigs
     subnets: Mapping[SubnetName, SubnetView]
     ippools: Mapping[str, IPPoolView] = field(default_factory=dict)
+    claims: Mapping[str, ClaimView | ClaimRefusal] = field(default_factory=dict)
+    """IPAMClaims by ``"ns/name"`` (the refusal for one whose spec cannot be read)."""
+    vm_uids: Mapping[str, str] = field(default_factory=dict)
+    """KubeVirt VirtualMachines' UIDs by ``"ns/name"``."""
+    keep_vm_ip: bool = True
+    """Kube-OVN's keep-vm-ip: a virt-launcher pod's NICs are its VM's."""
 
 
 def plan_pod(pod: PodView, world: World) -> Plan:
@@ -126,6 +152,7 @@ def plan_pod(pod: PodView, world: World) -> Plan:
     errors: list[PermanentError] = []
     ignored: list[str] = []
     defaulted: list[str] = []
+    claim_errors: list[tuple[str, PermanentError]] = []
     for sel in selections:
         try:
             network = _network(sel, world)
@@ -137,8 +164,10 @@ def plan_pod(pod: PodView, world: World) -> Plan:
             nics.append(_plan_nic(pod, sel, network, counts[sel.nad_key] > 1, world))
         except PermanentError as exc:
             errors.append(exc)
+            if sel.claim is not None:
+                claim_errors.append((f"{pod.namespace}/{sel.claim}", exc))
     errors.extend(_collisions(nics))
-    return Plan(tuple(nics), tuple(errors), tuple(ignored), tuple(defaulted))
+    return Plan(tuple(nics), tuple(errors), tuple(ignored), tuple(defaulted), tuple(claim_errors))
 
 
 def _network(sel: NetworkSelection, world: World) -> NadNetwork | None:
@@ -182,7 +211,17 @@ def _plan_nic(
         pool_subnet = world.ippools.get(pool_request.pool_name)
         switch = pool_subnet.subnet if pool_subnet is not None else None
     subnet = choose_subnet((pkey, base) if repeated else (base,), switch, world.subnets)
-    fixed = values.fixed_ips(sel)
+    owner = nic_owner(
+        pod_namespace=pod.namespace,
+        sel=sel,
+        ref=ref,
+        vm=pod.vm,
+        claims=world.claims,
+        nads=world.nads,
+        vm_uids=world.vm_uids,
+        keep_vm_ip=world.keep_vm_ip,
+    )
+    fixed = _fixed(values.fixed_ips(sel), owner)
     pool: tuple[tuple[str, ...], ...] = ()
     if fixed:
         _check_in_subnet(fixed, subnet, ann.key(pkey, ann.IP_ADDRESS))
@@ -205,7 +244,9 @@ def _plan_nic(
         routes=_with_default_gateways(routes, sel.default_route),
         default_route=bool(sel.default_route) or sel.is_default_network,
         workload=pod.workload,
-        adopt=pod.workload is not None and pod.workload.kind == STATEFULSET,
+        adopt=owner is None and pod.workload is not None and pod.workload.kind == STATEFULSET,
+        owner=None if owner is None else owner.owner,
+        owner_uid="" if owner is None else owner.uid,
     )
     return NicPlan(
         request=request,
@@ -213,7 +254,22 @@ def _plan_nic(
         nad=sel.nad_key,
         routes_given=routes_given,
         provider_defaulted=network.defaulted,
+        claim=None if owner is None or owner.claim is None else owner.claim.key,
     )
+
+
+def _fixed(annotated: tuple[str, ...], owner: NicOwner | None) -> tuple[str, ...]:
+    """The NIC's fixed addresses: its claim's ``ipRequests``, which an annotation
+    (``ip_address``, the networks JSON ``ips``) may repeat but not contradict."""
+    claim = None if owner is None else owner.claim
+    if claim is None or not claim.ip_requests:
+        return annotated
+    if annotated and set(annotated) != set(claim.ip_requests):
+        raise OwnerAddressMismatch(
+            f"the pod asks for {','.join(annotated)} but its IPAMClaim {claim.key} "
+            f"asks for {','.join(claim.ip_requests)}"
+        )
+    return claim.ip_requests
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@ Pure: it takes the two snapshots and returns findings as JSON-ready dicts,
 one list per kind (DESIGN.md fixes the first five keys of ``--json``):
 
 ``duplicates``
-    one address (or one MAC) of a subnet held by two attachments;
+    one address (or one MAC) of a subnet held by two attachments, unless
+    both hold it for the same owner (an IPAMClaim's or a VM's NIC: a
+    migration's source and target share it by design, and the owner record
+    must list both as its holders, see :mod:`reconciler.ctl.ownaudit`);
 ``leases_without_bits``
     a lease whose bitmap bit is clear: the allocator may hand the address
     out again (the dangerous one);
@@ -15,11 +18,13 @@ one list per kind (DESIGN.md fixes the first five keys of ``--json``):
     else than the store, or claim an allocation the store does not hold;
 ``orphans``
     an attachment whose pod is gone (or replaced by a pod with another UID)
-    and that no StatefulSet retains for a successor;
+    and that no StatefulSet retains for a successor; an owner record whose
+    IPAMClaim or VM is gone;
 ``records_disagree``
-    the store's own indexes disagree: a lease without its attachment, an
-    attachment address without its lease, a MAC index entry that is
-    missing or points elsewhere;
+    the store's own indexes disagree: a lease without its attachment (or
+    owner record), an attachment address without its lease, a MAC index
+    entry that is missing or points elsewhere, an owner record and its
+    holders' attachments out of step;
 ``ip_objects_disagree``
     a Kube-OVN IP object missing, different from the lease, or left behind;
 ``unreadable``
@@ -39,9 +44,11 @@ from typing import Any
 
 from reconciler.core import annotations as ann
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
+from reconciler.ctl import ownaudit
 from reconciler.ctl.cluster import ClusterSnapshot
 from reconciler.ctl.snapshot import EtcdSnapshot
-from reconciler.ipobjects import ip_name
+from reconciler.ipobjects import ip_object_name, owner_ip_name
+from store.core.identity import OwnerRef
 from store.core.records import Attachment
 
 Finding = dict[str, Any]
@@ -84,6 +91,7 @@ def audit(etcd: EtcdSnapshot, cluster: ClusterSnapshot | None) -> AuditReport:
             etcd = _scoped(etcd, cluster.namespace)
         found["annotations_disagree"] = list(_annotations(etcd, cluster))
         found["orphans"] = list(_orphans(etcd, cluster))
+        found["orphans"] += list(ownaudit.gone_owners(etcd, cluster))
         found["ip_objects_disagree"] = list(_ip_objects(etcd, cluster))
     return report
 
@@ -98,28 +106,32 @@ def _scoped(etcd: EtcdSnapshot, namespace: str) -> EtcdSnapshot:
 
 
 def _duplicates(etcd: EtcdSnapshot) -> Iterator[Finding]:
-    by_ip: dict[tuple[str, str], list[str]] = defaultdict(list)
-    by_mac: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_mac: dict[tuple[str, str], list[Attachment]] = defaultdict(list)
+    for att in etcd.attachments.values():
+        by_mac[(att.subnet, att.mac)].append(att)
+    for (subnet, ip), holders in sorted(_by_address(etcd).items()):
+        if not ownaudit.legitimately_shared(holders):
+            yield {"subnet": subnet, "ip": ip, "holders": sorted(str(a.ref) for a in holders)}
+    for (subnet, mac), holders in sorted(by_mac.items()):
+        if not ownaudit.legitimately_shared(holders):
+            yield {"subnet": subnet, "mac": mac, "holders": sorted(str(a.ref) for a in holders)}
+
+
+def _by_address(etcd: EtcdSnapshot) -> dict[tuple[str, str], list[Attachment]]:
+    found: dict[tuple[str, str], list[Attachment]] = defaultdict(list)
     for att in etcd.attachments.values():
         for leased in att.ips:
-            by_ip[(att.subnet, leased.ip)].append(str(att.ref))
-        by_mac[(att.subnet, att.mac)].append(str(att.ref))
-    for (subnet, ip), holders in sorted(by_ip.items()):
-        if len(holders) > 1:
-            yield {"subnet": subnet, "ip": ip, "holders": sorted(holders)}
-    for (subnet, mac), holders in sorted(by_mac.items()):
-        if len(holders) > 1:
-            yield {"subnet": subnet, "mac": mac, "holders": sorted(holders)}
+            found[(att.subnet, leased.ip)].append(att)
+    return found
 
 
 def _shared_addresses(etcd: EtcdSnapshot) -> set[tuple[str, str]]:
-    seen: set[tuple[str, str]] = set()
-    shared: set[tuple[str, str]] = set()
-    for att in etcd.attachments.values():
-        for leased in att.ips:
-            key = (att.subnet, leased.ip)
-            (shared if key in seen else seen).add(key)
-    return shared
+    """Addresses reported as duplicates (not an owner's holders sharing them)."""
+    return {
+        key
+        for key, holders in _by_address(etcd).items()
+        if not ownaudit.legitimately_shared(holders)
+    }
 
 
 def _bitmaps(etcd: EtcdSnapshot) -> tuple[list[Finding], list[Finding]]:
@@ -143,10 +155,14 @@ def _records(etcd: EtcdSnapshot) -> Iterator[Finding]:
     yield from _leases_vs_attachments(etcd)
     yield from _attachments_vs_leases(etcd)
     yield from _mac_index(etcd)
+    yield from ownaudit.owner_records(etcd)
 
 
 def _leases_vs_attachments(etcd: EtcdSnapshot) -> Iterator[Finding]:
     for (subnet, ip), lease in sorted(etcd.leases.items()):
+        if isinstance(lease.owner, OwnerRef):
+            yield from ownaudit.owned_lease(etcd, subnet, ip, lease.owner)
+            continue
         att = etcd.attachments.get(lease.owner)
         if att is None or att.subnet != subnet or ip not in {i.ip for i in att.ips}:
             yield {
@@ -164,7 +180,7 @@ def _attachments_vs_leases(etcd: EtcdSnapshot) -> Iterator[Finding]:
             if (att.subnet, leased.ip) in shared:
                 continue  # reported once, as a duplicate
             held = etcd.leases.get((att.subnet, leased.ip))
-            if held is None or held.owner != ref:
+            if held is None or held.owner != (att.owner or ref):
                 yield {
                     "subnet": att.subnet,
                     "ip": leased.ip,
@@ -179,7 +195,7 @@ def _mac_index(etcd: EtcdSnapshot) -> Iterator[Finding]:
     keys = etcd.keys
     for ref, att in sorted(etcd.attachments.items()):
         holder = etcd.macs.get((att.subnet, att.mac))
-        if holder != keys.attachment(ref):
+        if holder != keys.holder_key(ref, att.owner):
             yield {
                 "subnet": att.subnet,
                 "mac": att.mac,
@@ -187,6 +203,7 @@ def _mac_index(etcd: EtcdSnapshot) -> Iterator[Finding]:
                 "problem": f"MAC index -> {_rel(etcd, holder)}" if holder else "MAC index missing",
             }
     live = {keys.attachment(ref) for ref in etcd.attachments}
+    live |= {keys.owner(owner) for owner in etcd.owners}
     for (subnet, mac), holder in sorted(etcd.macs.items()):
         if holder not in live:
             yield {
@@ -275,9 +292,13 @@ def _retained(att: Attachment, cluster: ClusterSnapshot) -> bool:
 
 
 def _ip_objects(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Finding]:
-    names: set[str] = set()
+    names = {owner_ip_name(r.owner, r.provider) for r in etcd.owners.values()}
+    checked: set[str] = set()
     for ref, att in sorted(etcd.attachments.items()):
-        name = ip_name(ref)
+        name = ip_object_name(att)
+        if name in checked:
+            continue  # another holder of the same owner's addresses
+        checked.add(name)
         names.add(name)
         pod = cluster.pods.get(ref.pod)
         obj = cluster.ip_objects.get(name)
@@ -290,7 +311,7 @@ def _ip_objects(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Findin
             "ipAddress": _ips_normal(att.ip_csv()),
             "macAddress": att.mac,
             "subnet": att.subnet,
-            "podName": ref.pod.name,
+            "podName": att.owner.name if att.owner is not None else ref.pod.name,
             "namespace": ref.pod.namespace,
         }
         for key, store_value in wanted.items():

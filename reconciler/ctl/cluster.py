@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.owners import ObjectState, object_state
 from reconciler.core.planning import PodView
 from reconciler.core.workloads import StatefulSetState
 from reconciler.kube.client import JSON, KubeClient
+from reconciler.kube.errors import NotFound
 from reconciler.kube.resources import (
+    IPAMCLAIMS,
     IPPOOLS,
     IPS,
     NADS,
@@ -22,6 +25,9 @@ from reconciler.kube.resources import (
     REPLICASETS,
     STATEFULSETS,
     SUBNETS,
+    VIRTUALMACHINEINSTANCES,
+    VIRTUALMACHINES,
+    Resource,
 )
 from reconciler.objects import is_deleting, nad_config, pod_view, statefulset_state
 from store.core.identity import PodRef
@@ -43,6 +49,10 @@ class ClusterSnapshot:
     """IPPool objects' ``spec`` by name (for ``ip_pool: <name>`` when rebuilding)."""
     namespace: str | None = None
     """When set, only this namespace's pods and IP objects were read (``--namespace``)."""
+    claims: dict[str, ObjectState] = field(default_factory=dict)
+    vms: dict[str, ObjectState] = field(default_factory=dict)
+    vmis: dict[str, ObjectState] = field(default_factory=dict)
+    """IPAMClaims, VirtualMachines and VMIs by ``"ns/name"`` (owners of addresses)."""
 
 
 def _key(obj: JSON) -> str:
@@ -80,8 +90,22 @@ def read_cluster(
         if state is not None:
             snapshot.statefulsets[_key(sts)] = state
     snapshot.ip_objects = {_key(ip): ip for ip in kube.list(IPS)[0] if _in(namespace, ip)}
+    snapshot.claims = _states(kube, IPAMCLAIMS, namespace)
+    snapshot.vms = _states(kube, VIRTUALMACHINES, namespace)
+    snapshot.vmis = _states(kube, VIRTUALMACHINEINSTANCES, namespace)
     if for_rebuild:
         snapshot.nads = {_key(nad): nad_config(nad) for nad in kube.list(NADS)[0]}
         snapshot.subnets = {_key(s): dict(s.get("spec") or {}) for s in kube.list(SUBNETS)[0]}
         snapshot.ippools = {_key(p): dict(p.get("spec") or {}) for p in kube.list(IPPOOLS)[0]}
     return snapshot
+
+
+def _states(kube: KubeClient, resource: Resource, namespace: str | None) -> dict[str, ObjectState]:
+    """Objects of a resource whose CRD may not be installed (KubeVirt's): none then."""
+    try:
+        items = kube.list(resource)[0]
+    except NotFound:
+        return {}
+    return {
+        _key(obj): state for obj in items if _in(namespace, obj) if (state := object_state(obj))
+    }

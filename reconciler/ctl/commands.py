@@ -1,14 +1,28 @@
-"""The everyday commands: ``usage``, ``leases``, ``lease show`` and ``release``."""
+"""The everyday commands: ``usage``, ``leases``, ``lease show`` and ``release``.
+
+A lease held for an owner (an IPAMClaim, a VM's NIC) is shown with that
+owner and its holder pods; ``release`` of one frees the owner's addresses
+for every holder, so it is refused while the claim or VM exists.
+"""
 
 from __future__ import annotations
 
+from reconciler.core.owners import ObjectState, object_state, owner_alive
 from reconciler.ctl import render
 from reconciler.ctl.context import EXIT_FINDINGS, EXIT_OK, Context, CtlError
-from reconciler.ipobjects import ip_name
-from reconciler.kube.resources import IPS, PODS
+from reconciler.ipobjects import ip_name, owner_ip_name
+from reconciler.kube.resources import (
+    IPAMCLAIMS,
+    IPS,
+    PODS,
+    VIRTUALMACHINEINSTANCES,
+    VIRTUALMACHINES,
+    Resource,
+)
 from store.core.addressing import parse_ip
-from store.core.identity import PodRef, SubnetName
+from store.core.identity import AttachmentRef, OwnerRef, PodRef, PodUID, SubnetName
 from store.core.keys import Keys
+from store.core.owners import OwnerRecord
 from store.core.records import Lease, decode_lease
 from store.errors import InvalidAddress, NicpoolError, TemporaryError
 from store.leases import UNFENCED, Ipam
@@ -60,24 +74,42 @@ def leases(ctx: Context) -> int:
     if names is None:
         names = [spec.name for spec in Subnets(ctx.etcd(), ctx.prefix).all()]
     ipam = Ipam(ctx.etcd(), ctx.prefix)
+    records = {record.owner: record for record in ipam.owners()}
     found = [
         lease
         for name in names
         for lease in ipam.leases(name)
-        if (pod is None or lease.owner.pod == pod)
-        and (
-            not ctx.args.provider
-            or ctx.args.provider in (lease.owner.provider, lease.owner.qualified)
-        )
+        if (pod is None or pod in _pods_of(lease, records))
+        and (not ctx.args.provider or ctx.args.provider in _providers_of(lease))
     ]
     found.sort(key=lambda lease: (lease.subnet, _ip_order(lease.ip)))
     if ctx.args.json:
-        ctx.print_json({"leases": [render.lease_json(lease) for lease in found]})
+        docs = [render.lease_json(lease, _record_of(lease, records)) for lease in found]
+        ctx.print_json({"leases": docs})
     elif not found:
         ctx.print("no leases match")
     else:
         ctx.print(render.table(render.LEASE_HEADERS, [render.lease_row(x) for x in found]))
     return EXIT_OK
+
+
+def _record_of(lease: Lease, records: dict[OwnerRef, OwnerRecord]) -> OwnerRecord | None:
+    return records.get(lease.owner) if isinstance(lease.owner, OwnerRef) else None
+
+
+def _pods_of(lease: Lease, records: dict[OwnerRef, OwnerRecord]) -> list[PodRef]:
+    """The pods holding a lease: its pod, or its owner's holder pods."""
+    if isinstance(lease.owner, AttachmentRef):
+        return [lease.owner.pod]
+    record = records.get(lease.owner)
+    return [] if record is None else [holder.ref.pod for holder in record.holders]
+
+
+def _providers_of(lease: Lease) -> tuple[str, ...]:
+    owner = lease.owner
+    if isinstance(owner, AttachmentRef):
+        return owner.provider, owner.qualified
+    return (lease.provider,)
 
 
 def _ip_order(ip: str) -> tuple[int, int]:
@@ -106,25 +138,34 @@ def find_lease(ctx: Context, address: str) -> Lease:
 
 def lease_show(ctx: Context) -> int:
     lease = find_lease(ctx, ctx.args.ip)
-    attachment = Ipam(ctx.etcd(), ctx.prefix).get(lease.owner)
+    ipam = Ipam(ctx.etcd(), ctx.prefix)
+    record, attachment = None, None
+    if isinstance(lease.owner, AttachmentRef):
+        attachment = ipam.get(lease.owner)
+        nic_ips = None if attachment is None else attachment.ip_csv()
+    else:
+        record = ipam.owner(lease.owner)
+        nic_ips = None if record is None else record.ip_csv()
     if ctx.args.json:
-        doc = render.lease_json(lease)
-        doc["attachment_ips"] = [] if attachment is None else [i.ip for i in attachment.ips]
+        doc = render.lease_json(lease, record)
+        doc["attachment_ips"] = [] if nic_ips is None else nic_ips.split(",")
         doc["release_requested"] = attachment is not None and attachment.release_requested
         ctx.print_json(doc)
         return EXIT_OK
+    holders = "-" if record is None else ", ".join(str(h.ref.pod) for h in record.holders)
     rows = [
         ("ip", lease.ip),
         ("subnet", lease.subnet),
-        ("pod", f"{lease.owner.pod} (uid {lease.uid})"),
-        ("provider", lease.owner.qualified),
+        ("owner", f"{render.owner_text(lease)} (uid {lease.uid or '-'})"),
+        *([("holders", holders or "none")] if isinstance(lease.owner, OwnerRef) else []),
+        ("provider", lease.nic_name),
         ("interface", lease.interface),
         ("mac", lease.mac),
         ("state", lease.state),
         ("workload", "-" if not lease.workload else f"{lease.workload.kind}/{lease.workload.name}"),
         ("created", render.timestamp(lease.created)),
         ("fence", str(lease.fence)),
-        ("nic addresses", "MISSING ATTACHMENT" if attachment is None else attachment.ip_csv()),
+        ("nic addresses", "MISSING ATTACHMENT" if nic_ips is None else nic_ips),
         ("release", "requested: freed once the pod is gone"
          if attachment is not None and attachment.release_requested else "-"),
     ]  # fmt: skip
@@ -138,10 +179,14 @@ def release(ctx: Context) -> int:
     ``--force`` never frees an address under a pod that may still use it: when
     the pod exists (or the apiserver cannot be asked) the NIC is marked and
     the controller frees it once the pod is gone. ``--force --no-kube`` frees
-    at once: disaster recovery, with the controllers scaled down.
+    at once: disaster recovery, with the controllers scaled down. An owner's
+    addresses (a claim's, a VM's) follow the same rule for its holder pods.
     """
     lease = find_lease(ctx, ctx.args.ip)
-    pod = lease.owner.pod
+    owner = lease.owner
+    if isinstance(owner, OwnerRef):
+        return _release_owner(ctx, lease, owner)
+    pod = owner.pod
     if not (ctx.args.force and ctx.args.no_kube):
         live = _pod_uid(ctx, pod, ask=not ctx.args.force)
         if live is not None and not ctx.args.force:
@@ -152,8 +197,8 @@ def release(ctx: Context) -> int:
                 EXIT_FINDINGS,
             )
         if live is not None:  # alive, or nobody could say: the controller decides later
-            return _mark(ctx, lease)
-    released = Ipam(ctx.etcd(), ctx.prefix).release(lease.owner, fence=UNFENCED, uid=lease.uid)
+            return _mark(ctx, lease, owner)
+    released = Ipam(ctx.etcd(), ctx.prefix).release(owner, fence=UNFENCED, uid=PodUID(lease.uid))
     if released is None:
         raise CtlError(f"{lease.ip}: the lease changed while releasing; look again", EXIT_FINDINGS)
     ctx.print(
@@ -161,7 +206,7 @@ def release(ctx: Context) -> int:
         f"in subnet {released.subnet}"
     )
     if not ctx.args.no_kube:
-        _delete_ip_object(ctx, lease)
+        _delete_ip_object(ctx, ip_name(owner))
     return EXIT_OK
 
 
@@ -180,8 +225,8 @@ def _pod_uid(ctx: Context, pod: PodRef, *, ask: bool) -> str | None:
     return None if found is None else str((found.get("metadata") or {}).get("uid"))
 
 
-def _mark(ctx: Context, lease: Lease) -> int:
-    marked = request_release(ctx.etcd(), ctx.prefix, lease.owner, uid=lease.uid)
+def _mark(ctx: Context, lease: Lease, ref: AttachmentRef) -> int:
+    marked = request_release(ctx.etcd(), ctx.prefix, ref, uid=PodUID(lease.uid))
     if marked is None:
         raise CtlError(f"{lease.ip}: the lease changed while marking it; look again", EXIT_FINDINGS)
     ctx.print(
@@ -192,8 +237,57 @@ def _mark(ctx: Context, lease: Lease) -> int:
     return EXIT_OK
 
 
-def _delete_ip_object(ctx: Context, lease: Lease) -> None:
-    name = ip_name(lease.owner)
+def _release_owner(ctx: Context, lease: Lease, owner: OwnerRef) -> int:
+    """Free an owner's addresses for every holder. Refused while the owner lives
+    (unless ``--force``) and, like a pod's, while a holder pod may still use them
+    (unless ``--force --no-kube``): the controller frees them once both have ended."""
+    ipam = Ipam(ctx.etcd(), ctx.prefix)
+    if not (ctx.args.force and ctx.args.no_kube):
+        if not ctx.args.force and _owner_alive(ctx, owner, lease.uid):
+            raise CtlError(
+                f"refusing to release {lease.ip}: {owner} still exists; delete it first "
+                "(the controller then releases its addresses), or pass --force",
+                EXIT_FINDINGS,
+            )
+        record = ipam.owner(owner)
+        holders = [] if record is None else record.holders
+        running = [h for h in holders if _pod_uid(ctx, h.ref.pod, ask=True) == h.uid]
+        if running:
+            raise CtlError(
+                f"refusing to release {lease.ip}: pod {running[0].ref.pod} still holds it; "
+                "delete the pod first (the controller then releases it once the owner is "
+                "gone too), or pass --force --no-kube with the controllers scaled down",
+                EXIT_FINDINGS,
+            )
+    released = ipam.release_owner(owner, fence=UNFENCED, uid=lease.uid)
+    if released is None:
+        raise CtlError(f"{lease.ip}: the lease changed while releasing; look again", EXIT_FINDINGS)
+    holders_text = ", ".join(str(h.ref.pod) for h in released.holders) or "no pod"
+    ctx.print(
+        f"released {released.ip_csv()} (MAC {released.mac}) of {owner} "
+        f"in subnet {released.subnet}; held by {holders_text}"
+    )
+    if not ctx.args.no_kube:
+        _delete_ip_object(ctx, owner_ip_name(owner, released.provider))
+    return EXIT_OK
+
+
+def _owner_alive(ctx: Context, owner: OwnerRef, uid: str) -> bool:
+    """Asks the apiserver (a missing KubeVirt CRD reads as no object, like a 404)."""
+
+    def state(resource: Resource) -> ObjectState | None:
+        return object_state(ctx.kube().get(resource, owner.namespace, owner.name))
+
+    return owner_alive(
+        owner,
+        uid,
+        claim=state(IPAMCLAIMS),
+        vm=state(VIRTUALMACHINES),
+        vmi=state(VIRTUALMACHINEINSTANCES),
+    )
+
+
+def _delete_ip_object(ctx: Context, name: str) -> None:
     try:
         if ctx.kube().delete(IPS, None, name):
             ctx.print(f"deleted IP object {name}")

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.ctl.audit import KINDS, AuditReport
+from store.core.identity import IPAMCLAIM, AttachmentRef
+from store.core.owners import OwnerRecord
 from store.core.records import Lease
 from store.core.usage import FamilyUsage
 
@@ -54,16 +56,32 @@ def usage_rows(name: str, cidrs: dict[int, str], usage: Sequence[FamilyUsage]) -
 
 
 USAGE_HEADERS = ("SUBNET", "FAMILY", "CIDR", "TOTAL", "USED", "AVAILABLE", "EXCLUDED", "USAGE")
-LEASE_HEADERS = ("SUBNET", "IP", "POD", "PROVIDER", "INTERFACE", "MAC", "STATE", "CREATED")
+LEASE_HEADERS = ("SUBNET", "IP", "OWNER", "PROVIDER", "INTERFACE", "MAC", "STATE", "CREATED")
 
 
-def lease_json(lease: Lease) -> dict[str, Any]:
+def owner_text(lease: Lease) -> str:
+    """``ns/pod`` for a pod's own lease; ``ipamclaim ns/name`` or ``vm ns/name`` else."""
+    owner = lease.owner
+    if isinstance(owner, AttachmentRef):
+        return str(owner.pod)
+    return f"{'ipamclaim' if owner.kind == IPAMCLAIM else 'vm'} {owner.namespace}/{owner.name}"
+
+
+def lease_json(lease: Lease, record: OwnerRecord | None = None) -> dict[str, Any]:
+    """One lease; an owned one also names its owner's holder pods (``record``)."""
+    owner = lease.owner
+    if isinstance(owner, AttachmentRef):
+        kind, namespace, name, pod = "Pod", owner.pod.namespace, owner.pod.name, owner.pod.name
+    else:
+        kind, namespace, name, pod = owner.kind, owner.namespace, owner.name, None
     return {
         "subnet": lease.subnet,
         "ip": lease.ip,
-        "namespace": lease.owner.pod.namespace,
-        "pod": lease.owner.pod.name,
-        "provider": lease.owner.qualified,
+        "namespace": namespace,
+        "pod": pod,
+        "owner": {"kind": kind, "namespace": namespace, "name": name, "uid": lease.uid},
+        "holders": [] if record is None else [str(h.ref.pod) for h in record.holders],
+        "provider": lease.nic_name,
         "uid": lease.uid,
         "interface": lease.interface,
         "mac": lease.mac,
@@ -80,8 +98,8 @@ def lease_row(lease: Lease) -> list[str]:
     return [
         lease.subnet,
         lease.ip,
-        str(lease.owner.pod),
-        lease.owner.qualified,
+        owner_text(lease),
+        lease.nic_name,
         lease.interface,
         lease.mac,
         lease.state,

@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from store.core.bitmap import Chunk
-from store.core.identity import AttachmentRef, Family, Mac, SubnetName
+from store.core.identity import AttachmentRef, Family, Mac, OwnerRef, SubnetName
 from store.core.keys import Keys
 from store.core.ops import KeyValue
+from store.core.owners import OwnerRecord, decode_owner
 from store.core.records import Attachment, Lease, RecordError, decode_attachment, decode_lease
 from store.core.subnetspec import SubnetSpec
 from store.errors import PermanentError
@@ -39,7 +40,9 @@ class EtcdSnapshot:
     leases: dict[LeaseKey, Lease] = field(default_factory=dict)
     attachments: dict[AttachmentRef, Attachment] = field(default_factory=dict)
     macs: dict[tuple[SubnetName, Mac], str] = field(default_factory=dict)
-    """MAC index: (subnet, MAC) -> the attachment key that holds it."""
+    """MAC index: (subnet, MAC) -> the attachment (or owner record) key that holds it."""
+    owners: dict[OwnerRef, OwnerRecord] = field(default_factory=dict)
+    """Addresses of IPAMClaims and VM NICs, with their holder pods."""
     unreadable: list[dict[str, str]] = field(default_factory=list)
     """Keys (relative to the prefix) that could not be decoded, and why."""
 
@@ -74,6 +77,9 @@ def _classify(
     if parts[0] == "attachments":
         attachment = decode_attachment(kv.value)
         snapshot.attachments[attachment.ref] = attachment
+    elif parts[0] == "owners":
+        record = decode_owner(kv.value)
+        snapshot.owners[record.owner] = record
     elif parts[0] == "subnets" and len(parts) >= 3:
         subnet, kind = SubnetName(parts[1]), parts[2]
         if kind == "spec":

@@ -37,3 +37,8 @@ IPPOOLS = Resource("kubeovn.io/v1", "ippools", False, "IPPool")
 DEPLOYMENTS = Resource("apps/v1", "deployments", True, "Deployment")
 REPLICASETS = Resource("apps/v1", "replicasets", True, "ReplicaSet")
 STATEFULSETS = Resource("apps/v1", "statefulsets", True, "StatefulSet")
+IPAMCLAIMS = Resource("k8s.cni.cncf.io/v1alpha1", "ipamclaims", True, "IPAMClaim")
+VIRTUALMACHINES = Resource("kubevirt.io/v1", "virtualmachines", True, "VirtualMachine")
+VIRTUALMACHINEINSTANCES = Resource(
+    "kubevirt.io/v1", "virtualmachineinstances", True, "VirtualMachineInstance"
+)

@@ -60,3 +60,28 @@ class AttachmentRef:
 
     def __str__(self) -> str:
         return f"{self.pod}@{self.qualified}"
+
+
+OwnerKind = Literal["IPAMClaim", "VirtualMachine"]
+IPAMCLAIM: OwnerKind = "IPAMClaim"
+VIRTUAL_MACHINE: OwnerKind = "VirtualMachine"
+
+
+@dataclass(frozen=True, order=True)
+class OwnerRef:
+    """An owner that outlives its pods (DESIGN.md, Owners): an IPAMClaim, or one
+    NIC of a KubeVirt VirtualMachine (Kube-OVN's keep-vm-ip).
+
+    A claim is one NIC by itself, so ``nic`` is empty; a VM has an owner per
+    NIC, ``nic`` being the NIC's provider (``<provider>@<interface>`` for a
+    provider the pod attaches twice, spelled as attachment keys spell it).
+    """
+
+    kind: OwnerKind
+    namespace: str
+    name: str
+    nic: str = ""
+
+    def __str__(self) -> str:
+        what = "ipamclaim" if self.kind == IPAMCLAIM else "vm"
+        return f"{what} {self.namespace}/{self.name}" + (f" ({self.nic})" if self.nic else "")

@@ -12,6 +12,8 @@
     <prefix>subnets/<subnet>/macs/<mac>            MAC index: the attachment key holding it
     <prefix>attachments/<ns>/<pod>/<provider>      Attachment record per pod NIC (owner index)
     <prefix>attachments/<ns>/<pod>/<provider>@<if> ... of each NIC of a provider attached twice
+    <prefix>owners/ipamclaim/<ns>/<claim>          OwnerRecord of an IPAMClaim's addresses
+    <prefix>owners/vm/<ns>/<vm>/<provider>[@<if>]  OwnerRecord of a VM NIC's addresses
 
 The version lives in the prefix, so a future format can be written beside
 the old one and migrated. Chunk numbers are zero-padded hex so a prefix scan
@@ -22,7 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from store.core.identity import AttachmentRef, Family, Mac, PodRef, Provider, SubnetName
+from store.core.identity import (
+    IPAMCLAIM,
+    VIRTUAL_MACHINE,
+    AttachmentRef,
+    Family,
+    Mac,
+    OwnerRef,
+    PodRef,
+    Provider,
+    SubnetName,
+)
 
 FORMAT_VERSION = "1"
 
@@ -94,3 +106,28 @@ class Keys:
 
     def pod_attachments(self, pod: PodRef) -> str:
         return f"{self.attachments}{pod.namespace}/{pod.name}/"
+
+    @property
+    def owners(self) -> str:
+        return f"{self.prefix}owners/"
+
+    def owner(self, ref: OwnerRef) -> str:
+        if ref.kind == IPAMCLAIM:
+            return f"{self.owners}ipamclaim/{ref.namespace}/{ref.name}"
+        return f"{self.vm_owners(ref.namespace, ref.name)}{ref.nic}"
+
+    def vm_owners(self, namespace: str, name: str) -> str:
+        """Every NIC's owner record of one VM (a VM has one per NIC)."""
+        return f"{self.owners}vm/{namespace}/{name}/"
+
+    def owner_ref(self, key: str) -> OwnerRef:
+        """Inverse of :meth:`owner`."""
+        kind, namespace, rest = key[len(self.owners) :].split("/", 2)
+        if kind == "ipamclaim":
+            return OwnerRef(IPAMCLAIM, namespace, rest)
+        name, nic = rest.split("/", 1)
+        return OwnerRef(VIRTUAL_MACHINE, namespace, name, nic)
+
+    def holder_key(self, ref: AttachmentRef, owner: OwnerRef | None) -> str:
+        """What leases and the MAC index point at: the owner's record, else the NIC's."""
+        return self.attachment(ref) if owner is None else self.owner(owner)

@@ -11,6 +11,10 @@ What the transaction compares (``store.guard`` adds the fencing key): the
 subnet spec's mod_revision, the mod_revision of every bitmap chunk it
 changes, and that every new attachment and MAC index key does not exist
 yet. If any of those moved, nothing is written and the caller re-reads.
+
+A request with an ``owner`` (IPAMClaim, VM NIC) is planned by
+:mod:`store.core.owners`: allocated like any other the first time, joined
+(no bit touched) by every later holder.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from store.core import allocator
+from store.core import allocator, owners
 from store.core.addressing import FamilyLayout
 from store.core.bitmap import WorkingChunks
-from store.core.identity import AttachmentRef, Mac, Offset, Revision
+from store.core.holders import holder_of_key, holder_text
+from store.core.identity import AttachmentRef, Mac, Offset, OwnerRef, Revision
 from store.core.keys import Keys
 from store.core.mac import parse_mac, random_mac
 from store.core.ops import (
@@ -75,7 +80,7 @@ class BatchPlan:
     fence: Fencing
     now: float
     rng: random.Random
-    holder_of: Callable[[str], AttachmentRef | None]
+    holder_of: Callable[[str], AttachmentRef | OwnerRef | None]
     """Who holds an address (for a fixed address's error message), by reading its lease."""
     compares: list[Compare] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
@@ -85,6 +90,8 @@ class BatchPlan:
     _in_batch: dict[str, AttachmentRef] = field(default_factory=dict)
     _macs: set[str] = field(default_factory=set)
     _moved_cursors: set[int] = field(default_factory=set)
+    owners_written: dict[OwnerRef, owners.OwnerRecord] = field(default_factory=dict)
+    """Owner records this plan writes (the caller learns them once committed)."""
 
     def size(self) -> int:
         """The larger of the compare and op counts once finished."""
@@ -100,6 +107,7 @@ class BatchPlan:
         request: AllocationRequest,
         existing: Existing | None,
         mac_holders: Mapping[str, str],
+        owner: owners.ExistingOwner | None = None,
     ) -> Attachment:
         """Plan ``request``; raise a PermanentError (plan unchanged) when it cannot be met.
 
@@ -110,7 +118,7 @@ class BatchPlan:
         lives in another subnet before planning. ``mac_holders`` maps MACs
         known to be taken in this subnet to the attachment key holding them.
         Every choice is made before anything is marked, so a refusal needs
-        no rollback.
+        no rollback. ``owner`` is the request owner's record when it exists.
         """
         if existing is not None and existing.attachment.uid == request.uid:
             return existing.attachment
@@ -118,6 +126,9 @@ class BatchPlan:
             require_proof(request, existing.attachment)
         if existing is not None and existing.attachment.subnet != self.spec.name:
             raise ValueError(f"{request.ref}: release its attachment in another subnet first")
+        if existing is not None and (request.owner or existing.attachment.owner):
+            # Never free an owner's bits for a successor, nor plan two owners at once.
+            raise ValueError(f"{request.ref}: clear its predecessor's owned NIC first")
         size = estimated_bytes(request)
         if size > MAX_RECORD_BYTES:
             raise RecordTooLarge(
@@ -130,7 +141,9 @@ class BatchPlan:
             raise Deferred(str(request.ref))
         if self.ops and self.bytes() + size > MAX_TXN_BYTES:
             raise Deferred(f"{request.ref}: the transaction is full")
-        if existing is not None and request.adopt:
+        if request.owner is not None:
+            attachment = owners.add_owned(self, request, owner, mac_holders)
+        elif existing is not None and request.adopt:
             attachment = self._rebind(request, existing)
         else:
             attachment = self._allocate(request, existing, mac_holders)
@@ -191,9 +204,11 @@ class BatchPlan:
             workload=request.workload,
             mtu=self.spec.mtu,
             created=self.now,
-            fence=self._fence_revision(),
+            fence=self.fence_revision(),
+            owner=request.owner,
         )
         att_key = self.keys.attachment(request.ref)
+        holder_key = self.keys.holder_key(request.ref, request.owner)
         mac_key = self.keys.mac(self.spec.name, mac)
         if replacing is None:
             self.compares.append(CreateRevisionIs(att_key, Revision(0)))
@@ -202,8 +217,8 @@ class BatchPlan:
             self.ops += self._stale_deletes(replacing.attachment, attachment)
         if replacing is None or replacing.attachment.mac != mac:
             self.compares.append(CreateRevisionIs(mac_key, Revision(0)))
-        self.ops += [Put(att_key, encode_attachment(attachment)), Put(mac_key, att_key.encode())]
-        self.ops += [self._lease_put(attachment, leased.ip) for leased in ips]
+        self.ops += [Put(att_key, encode_attachment(attachment)), Put(mac_key, holder_key.encode())]
+        self.ops += [self._lease_put(attachment, leased.ip, request.owner_uid) for leased in ips]
         for leased in ips:
             self._in_batch[leased.ip] = request.ref
         self._macs.add(mac)
@@ -222,15 +237,16 @@ class BatchPlan:
         return deletes
 
     def _free(self, attachment: Attachment) -> None:
-        self._mark(attachment, allocator.give_back)
+        self.mark(attachment.ips, allocator.give_back)
 
     def _unfree(self, attachment: Attachment) -> None:
-        self._mark(attachment, allocator.take)
+        self.mark(attachment.ips, allocator.take)
 
-    def _mark(
-        self, attachment: Attachment, action: Callable[[allocator.ChunkSource, int], None]
+    def mark(
+        self, ips: tuple[LeasedIP, ...], action: Callable[[allocator.ChunkSource, int], None]
     ) -> None:
-        for leased in attachment.ips:
+        """Take or give back the bits of ``ips`` (those the subnet still has)."""
+        for leased in ips:
             layout = self.spec.layout(leased.family)
             if layout is None or not layout.contains(leased.ip):
                 continue  # the subnet no longer has this family/CIDR: no bit to touch
@@ -246,7 +262,7 @@ class BatchPlan:
             routes=request.routes,
             default_route=request.default_route,
             workload=request.workload,
-            fence=self._fence_revision(),
+            fence=self.fence_revision(),
         )
         att_key = self.keys.attachment(request.ref)
         self.compares.append(ModRevisionIs(att_key, existing.mod_revision))
@@ -258,12 +274,12 @@ class BatchPlan:
         if request.mac is not None:
             mac = parse_mac(request.mac)
             mac_holder = mac_holders.get(mac)
-            if mac_holder == self.keys.attachment(request.ref):
+            if mac_holder == self.keys.holder_key(request.ref, request.owner):
                 mac_holder = None  # the predecessor being replaced holds it
             if mac_holder is not None or mac in self._macs:
                 holder = "another pod in this batch"
                 if mac_holder is not None:
-                    holder = _holder_text(self.keys.attachment_ref(mac_holder), request.ref)
+                    holder = holder_text(holder_of_key(self.keys, mac_holder), request.ref)
                 raise MacInUse(f"MAC {mac} is already used in subnet {self.spec.name} by {holder}")
             return mac
         while True:
@@ -314,7 +330,7 @@ class BatchPlan:
             holder = "another pod"
             if asking is not None:
                 found = self._in_batch.get(address) or self.holder_of(address)
-                holder = _holder_text(found, asking)
+                holder = holder_text(found, asking)
             raise AddressInUse(f"{address} in subnet {self.spec.name} is held by {holder}")
         return offset
 
@@ -335,21 +351,23 @@ class BatchPlan:
             raise SubnetExhausted(f"subnet {self.spec.name} has no free IPv{layout.family} address")
         return offset
 
-    def _lease_put(self, attachment: Attachment, ip: str) -> Put:
+    def _lease_put(self, attachment: Attachment, ip: str, owner_uid: str = "") -> Put:
+        owned = attachment.owner is not None
         lease = Lease(
             subnet=self.spec.name,
             ip=ip,
-            owner=attachment.ref,
-            uid=attachment.uid,
+            owner=attachment.owner or attachment.ref,
+            uid=owner_uid if owned else attachment.uid,
             mac=attachment.mac,
             interface=attachment.interface,
             workload=attachment.workload,
             created=attachment.created,
             fence=attachment.fence,
+            provider=attachment.ref.qualified if owned else "",
         )
         return Put(self.keys.lease(self.spec.name, ip), encode_lease(lease))
 
-    def _fence_revision(self) -> Revision:
+    def fence_revision(self) -> Revision:
         return self.fence.revision if isinstance(self.fence, Fence) else Revision(0)
 
 
@@ -366,17 +384,6 @@ def require_proof(request: AllocationRequest, predecessor: Attachment) -> None:
 def estimated_bytes(request: AllocationRequest) -> int:
     """About how many bytes the request's records take (routes dominate; 1 KiB for the rest)."""
     return 1024 + sum(len(route.dst) + len(route.gw) + 16 for route in request.routes)
-
-
-def _holder_text(holder: AttachmentRef | None, asking: AttachmentRef) -> str:
-    """Who holds an address, as the asking pod's owner may be told it.
-
-    Events about a pod are read by its namespace's users: the holder's name is
-    given only when it lives in that same namespace (DESIGN.md, trust boundaries).
-    """
-    if holder is not None and holder.pod.namespace == asking.pod.namespace:
-        return f"pod {holder.pod} ({holder.provider})"
-    return "another pod"
 
 
 def release_ops(

@@ -9,6 +9,12 @@ Two records per allocation, written in the same transaction:
   the address, so a fixed-address request or an audit finds the holder
   without scanning attachments.
 
+A NIC leased to an owner that outlives its pods (an IPAMClaim, a VM) has
+its attachment name that owner (``owner``), and its leases name the owner
+instead of a pod NIC; see :mod:`store.core.owners`. The field is written
+only when set, so a pod-owned record is byte for byte what it was before
+owners existed, and a record without it decodes as pod-owned.
+
 Records are versioned by the key prefix (``/nicpool/v1/``); decoding rejects
 a record it cannot read instead of guessing.
 """
@@ -20,9 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from store.core.identity import (
+    IPAMCLAIM,
+    VIRTUAL_MACHINE,
     AttachmentRef,
     Family,
     Mac,
+    OwnerRef,
     PodRef,
     PodUID,
     Provider,
@@ -84,6 +93,8 @@ class Attachment:
     """An operator asked for this NIC's release (``nicpoolctl release --force``) while
     its pod might live: the controller frees it once the pod is gone, whatever
     StatefulSet retention would otherwise keep."""
+    owner: OwnerRef | None = None
+    """The claim or VM whose addresses this pod NIC holds; None: the pod's own."""
 
     def ip_csv(self) -> str:
         """Kube-OVN's ``ip_address`` annotation value: ``v4`` / ``v6`` / ``v4,v6``."""
@@ -132,6 +143,8 @@ def encode_attachment(att: Attachment) -> bytes:
         doc["nic"] = att.ref.interface  # only for a provider attached twice
     if att.release_requested:
         doc["release"] = True
+    if att.owner is not None:
+        doc["owner"] = owner_json(att.owner)  # only when owned: old bytes unchanged
     return _dumps(doc)
 
 
@@ -161,36 +174,62 @@ def decode_attachment(raw: bytes) -> Attachment:
             created=float(doc.get("created", 0.0)),
             fence=Revision(int(doc.get("fence", 0))),
             release_requested=bool(doc.get("release", False)),
+            owner=None if doc.get("owner") is None else owner_from_json(doc["owner"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordError(f"unreadable attachment record: {exc}") from exc
 
 
+def owner_json(owner: OwnerRef) -> dict[str, str]:
+    doc = {"kind": owner.kind, "namespace": owner.namespace, "name": owner.name}
+    if owner.nic:
+        doc["nic"] = owner.nic
+    return doc
+
+
+def owner_from_json(doc: dict[str, Any]) -> OwnerRef:
+    kind = doc["kind"]
+    if kind not in (IPAMCLAIM, VIRTUAL_MACHINE):
+        raise ValueError(f"unknown owner kind {kind!r}")
+    return OwnerRef(kind, str(doc["namespace"]), str(doc["name"]), str(doc.get("nic", "")))
+
+
 @dataclass(frozen=True)
 class Lease:
-    """Who holds one address of a subnet."""
+    """Who holds one address of a subnet: a pod NIC, or an owner (claim, VM NIC)."""
 
     subnet: SubnetName
     ip: str
-    owner: AttachmentRef
-    uid: PodUID
+    owner: AttachmentRef | OwnerRef
+    uid: str
+    """The pod's UID, or the owner's (empty when the VM's was not known)."""
     mac: Mac
     interface: str
     workload: WorkloadRef | None = None
     state: str = "allocated"
     created: float = 0.0
     fence: Revision = Revision(0)
+    provider: str = ""
+    """Owned leases only: the NIC's provider as annotations spell it (``qualified``)."""
+
+    @property
+    def nic_name(self) -> str:
+        """The NIC's provider as annotations spell it."""
+        return self.owner.qualified if isinstance(self.owner, AttachmentRef) else self.provider
 
 
 def encode_lease(lease: Lease) -> bytes:
-    doc = {
+    owner = lease.owner
+    doc: dict[str, Any] = {
         "subnet": lease.subnet,
         "ip": lease.ip,
-        "owner": {
-            "namespace": lease.owner.pod.namespace,
-            "name": lease.owner.pod.name,
-            "provider": lease.owner.provider,
-            **({"nic": lease.owner.interface} if lease.owner.interface else {}),
+        "owner": owner_json(owner)
+        if isinstance(owner, OwnerRef)
+        else {
+            "namespace": owner.pod.namespace,
+            "name": owner.pod.name,
+            "provider": owner.provider,
+            **({"nic": owner.interface} if owner.interface else {}),
         },
         "uid": lease.uid,
         "mac": lease.mac,
@@ -200,6 +239,8 @@ def encode_lease(lease: Lease) -> bytes:
         "created": lease.created,
         "fence": lease.fence,
     }
+    if isinstance(owner, OwnerRef):
+        doc["provider"] = lease.provider
     return _dumps(doc)
 
 
@@ -211,18 +252,21 @@ def decode_lease(raw: bytes) -> Lease:
         return Lease(
             subnet=SubnetName(doc["subnet"]),
             ip=doc["ip"],
-            owner=AttachmentRef(
+            owner=owner_from_json(owner)
+            if "kind" in owner
+            else AttachmentRef(
                 PodRef(owner["namespace"], owner["name"]),
                 Provider(owner["provider"]),
                 str(owner.get("nic", "")),
             ),
-            uid=PodUID(doc["uid"]),
+            uid=str(doc["uid"]),
             mac=Mac(doc["mac"]),
             interface=doc["interface"],
             workload=None if workload is None else WorkloadRef(**workload),
             state=doc.get("state", "allocated"),
             created=float(doc.get("created", 0.0)),
             fence=Revision(int(doc.get("fence", 0))),
+            provider=str(doc.get("provider", "")),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordError(f"unreadable lease record: {exc}") from exc

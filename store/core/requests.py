@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from store.core.identity import AttachmentRef, Mac, PodUID, Revision, SubnetName
+from store.core.identity import AttachmentRef, Mac, OwnerRef, PodUID, Revision, SubnetName
 from store.core.records import Route, WorkloadRef
 
 
@@ -47,6 +47,12 @@ class AllocationRequest:
     proof that the predecessor is gone (the apiserver shows the name held by
     ``uid``). Without it the store refuses (``HeldByPredecessor``) rather than
     take a live pod's addresses on the word of a stale cache.
+
+    ``owner`` (an IPAMClaim, a VM NIC) leases the addresses to that owner
+    instead of the pod: the first request allocates them, every later one
+    (a restarted VM's pod, a migration target) joins as another holder of the
+    same addresses and MAC (:mod:`store.core.owners`). ``owner_uid`` is the
+    owner's UID, empty when unknown (a VM without its VirtualMachine object).
     """
 
     ref: AttachmentRef
@@ -61,3 +67,5 @@ class AllocationRequest:
     workload: WorkloadRef | None = None
     adopt: bool = False
     replaces: PodUID | None = None
+    owner: OwnerRef | None = None
+    owner_uid: str = ""

@@ -200,3 +200,55 @@ def printed_columns(control_plane: ControlPlane, subnet_name: str) -> dict[str, 
     table = json.loads(response.data)
     names = [column["name"] for column in table["columnDefinitions"]]
     return dict(zip(names, table["rows"][0]["cells"], strict=True))
+
+
+def ipamclaim(name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1alpha1",
+        "kind": "IPAMClaim",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"network": "tenant-net", "interface": "", **spec},
+    }
+
+
+class TestIPAMClaim:
+    """The upstream IPAMClaim API as KubeVirt writes it and nicpool reports on it."""
+
+    def test_kubevirts_claim_is_accepted_unchanged(self, control_plane: ControlPlane) -> None:
+        document = ipamclaim(unique("vm1.data"), ipRequests=["10.77.0.9/24"])
+        [answered] = control_plane.apply_yaml(json.dumps(document), dry_run=True, create=True)
+        assert answered["spec"] == document["spec"]
+        crd = ApiextensionsV1Api(control_plane.api_client()).read_custom_resource_definition(
+            "ipamclaims.k8s.cni.cncf.io"
+        )
+        subresources = crd.spec.versions[0].subresources
+        assert crd.spec.scope == "Namespaced" and subresources is not None
+        assert subresources.status == {}
+
+    def test_network_is_required(self, control_plane: ControlPlane) -> None:
+        document = ipamclaim(unique("bad"))
+        del document["spec"]["network"]
+        message = rejection(control_plane, document)
+        assert "spec.network" in message and "Required value" in message
+
+    def test_at_most_two_ip_requests(self, control_plane: ControlPlane) -> None:
+        three = ["10.77.0.1", "10.77.0.2", "fd00::1"]
+        message = rejection(control_plane, ipamclaim(unique("bad"), ipRequests=three))
+        assert "spec.ipRequests" in message
+
+    def test_status_is_written_only_through_its_subresource(
+        self, control_plane: ControlPlane
+    ) -> None:
+        api: Any = CustomObjectsApi(control_plane.api_client())
+        group = ("k8s.cni.cncf.io", "v1alpha1", "default", "ipamclaims")
+        name = unique("vm2.data")
+        api.create_namespaced_custom_object(*group, ipamclaim(name))
+        status = {"ips": ["10.77.0.5/24"], "ownerPod": {"name": "virt-launcher-vm2-abcde"},
+                  "conditions": [{"type": "IPsAllocated", "status": "True",
+                                  "reason": "SuccessfulAllocation", "message": "ok",
+                                  "lastTransitionTime": "2026-01-01T00:00:00Z"}]}  # fmt: skip
+        api.patch_namespaced_custom_object(*group, name, {"status": status})
+        assert "status" not in api.get_namespaced_custom_object(*group, name)
+        api.patch_namespaced_custom_object_status(*group, name, {"status": status})
+        assert api.get_namespaced_custom_object(*group, name)["status"] == status
+        api.delete_namespaced_custom_object(*group, name)

@@ -28,6 +28,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ops.lab.kube import ControlPlane, apply_documents
 from tests.controller.conftest import started_control_plane
+from tests.controller.kubevirt import install_kubevirt_crds
 from tests.controller.test_deploy_manifests import DEPLOY, NAMESPACE, kustomize
 
 pytestmark = pytest.mark.controller
@@ -35,6 +36,8 @@ pytestmark = pytest.mark.controller
 RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"}
 KUBEOVN = ("kubeovn.io", "v1")
 NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+CLAIMS = ("k8s.cni.cncf.io", "v1alpha1")
+KUBEVIRT = ("kubevirt.io", "v1")
 
 
 @dataclass
@@ -47,12 +50,15 @@ class World:
     subnet: str
     pool: str
     clients: dict[str, Any]
+    claim: str
 
 
 @pytest.fixture(scope="module")
 def rbac_plane() -> Iterator[ControlPlane]:
     # No controller manager: nothing here needs pods from workloads.
-    yield from started_control_plane(authorization_mode="RBAC", controller_manager=False)
+    for plane in started_control_plane(authorization_mode="RBAC", controller_manager=False):
+        install_kubevirt_crds(plane)  # a test copy: the rules name KubeVirt's resources
+        yield plane
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +69,10 @@ def world(rbac_plane: ControlPlane) -> World:
         admin, rbac_docs, namespace=None, dry_run=False, cache_file=rbac_plane.workdir / "d.json"
     )
     suffix = uuid.uuid4().hex[:6]
-    world = World(rbac_plane, "default", f"app-{suffix}", f"net-{suffix}", f"pool-{suffix}", {})
+    world = World(
+        rbac_plane, "default", f"app-{suffix}", f"net-{suffix}", f"pool-{suffix}", {},
+        f"vm-{suffix}.data",
+    )  # fmt: skip
     rbac_plane.apply_yaml(
         f"""
 apiVersion: v1
@@ -81,6 +90,11 @@ apiVersion: kubeovn.io/v1
 kind: IPPool
 metadata: {{name: {world.pool}}}
 spec: {{subnet: {world.subnet}, ips: [172.17.0.200]}}
+---
+apiVersion: k8s.cni.cncf.io/v1alpha1
+kind: IPAMClaim
+metadata: {{name: {world.claim}, namespace: default}}
+spec: {{network: tenant-net, interface: ""}}
 """
     )
     for identity in ("nicpool-controller", "nicpool-agent"):
@@ -220,6 +234,37 @@ def create_nad(w: World, client: Any) -> None:
     )
 
 
+def watch_claims_and_vms(w: World, client: Any) -> None:
+    """IPAMClaims (their status is nicpool's report), KubeVirt VMs, a VMI by name."""
+    custom = CustomObjectsApi(client)
+    seen = {
+        event["object"]["metadata"]["name"]
+        for event in watch.Watch().stream(
+            custom.list_cluster_custom_object, *CLAIMS, "ipamclaims", timeout_seconds=1
+        )
+    }
+    assert w.claim in seen
+    custom.list_cluster_custom_object(*KUBEVIRT, "virtualmachines")
+    with pytest.raises(ApiException) as caught:  # allowed, and there is none
+        custom.get_namespaced_custom_object(
+            *KUBEVIRT, w.namespace, "virtualmachineinstances", "vm-x"
+        )
+    assert caught.value.status == 404
+
+
+def claim_status(w: World, client: Any) -> None:
+    status = {"status": {"ips": ["172.17.0.9/16"], "ownerPod": {"name": w.pod}}}
+    CustomObjectsApi(client).patch_namespaced_custom_object_status(
+        *CLAIMS, w.namespace, "ipamclaims", w.claim, status
+    )
+
+
+def change_claim_spec(w: World, client: Any) -> None:
+    CustomObjectsApi(client).patch_namespaced_custom_object(
+        *CLAIMS, w.namespace, "ipamclaims", w.claim, {"spec": {"network": "other"}}
+    )
+
+
 Action = Callable[[World, Any], Any]
 
 CONTROLLER_MAY: dict[str, Action] = {
@@ -236,6 +281,8 @@ CONTROLLER_MAY: dict[str, Action] = {
     "read subnets, ips, ippools": read_kubeovn,
     "read network-attachment-definitions": read_nads,
     "read deployments, replicasets, statefulsets": read_workloads,
+    "watch ipamclaims and virtualmachines, get a virtualmachineinstance": watch_claims_and_vms,
+    "patch ipamclaim status": claim_status,
 }
 
 CONTROLLER_MAY_NOT: dict[str, Action] = {
@@ -258,6 +305,16 @@ CONTROLLER_MAY_NOT: dict[str, Action] = {
     ),
     "create ippools": create_ippool,
     "create network-attachment-definitions": create_nad,
+    "change an ipamclaim's spec": change_claim_spec,
+    "delete ipamclaims": lambda w, c: CustomObjectsApi(c).delete_namespaced_custom_object(
+        *CLAIMS, w.namespace, "ipamclaims", w.claim
+    ),
+    "list virtualmachineinstances": lambda w, c: CustomObjectsApi(c).list_cluster_custom_object(
+        *KUBEVIRT, "virtualmachineinstances"
+    ),
+    "delete virtualmachines": lambda w, c: CustomObjectsApi(c).delete_namespaced_custom_object(
+        *KUBEVIRT, w.namespace, "virtualmachines", "vm-x"
+    ),
     "scale deployments": lambda w, c: AppsV1Api(c).patch_namespaced_deployment_scale(
         "x", w.namespace, {"spec": {"replicas": 1}}
     ),

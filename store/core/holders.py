@@ -1,0 +1,25 @@
+"""Who holds an address or a MAC, as the pod asking for it may be told.
+
+Events about a pod are read by its namespace's users: a holder is named only
+when it lives in that same namespace (DESIGN.md, trust boundaries); anyone
+else is "another pod". A holder is a pod NIC, or an owner (an IPAMClaim, a
+VM's NIC) whose addresses several pods may share.
+"""
+
+from __future__ import annotations
+
+from store.core.identity import AttachmentRef, OwnerRef
+from store.core.keys import Keys
+
+
+def holder_text(holder: AttachmentRef | OwnerRef | None, asking: AttachmentRef) -> str:
+    if isinstance(holder, OwnerRef) and holder.namespace == asking.pod.namespace:
+        return str(holder)
+    if isinstance(holder, AttachmentRef) and holder.pod.namespace == asking.pod.namespace:
+        return f"pod {holder.pod} ({holder.provider})"
+    return "another pod"
+
+
+def holder_of_key(keys: Keys, key: str) -> AttachmentRef | OwnerRef:
+    """The holder a MAC index entry points at (an attachment or an owner record)."""
+    return keys.owner_ref(key) if key.startswith(keys.owners) else keys.attachment_ref(key)
