@@ -67,6 +67,17 @@ class SubnetExhausted(PermanentError):
     reason = "SubnetExhausted"
 
 
+class SubnetCoolingDown(SubnetExhausted):
+    """Every free address of a family was freed less than the cool-down ago
+    (``store.core.cooldown``): the request fits once ``retry_after`` seconds pass."""
+
+    reason = "AddressesCoolingDown"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PoolExhausted(PermanentError):
     reason = "PoolExhausted"
 

@@ -108,9 +108,12 @@ class Ipam(Inventory):
         *,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        cooldown: float = 0.0,  # seconds a freed address waits (store.core.cooldown)
     ) -> None:
         super().__init__(client, prefix)
-        self._plans = PlanSource(client, self.keys, rng=rng or random.Random(), clock=clock)
+        self._plans = PlanSource(
+            client, self.keys, rng=rng or random.Random(), clock=clock, cooldown=cooldown
+        )
         self._states: dict[SubnetName, SubnetState] = defaultdict(SubnetState)
         self._states_lock = threading.Lock()
 

@@ -8,6 +8,10 @@ what it read); what it could make wrong is a *refusal*, which is why
 ``store.leases`` confirms every refusal against etcd before returning it.
 A failed transaction drops the subnet's cache; a new term drops them all.
 
+A chunk is read together with its release times (the cool-down's record,
+``store.core.cooldown``) in one transaction, so the two are as of one
+revision and the cool-down costs no extra round trip.
+
 :class:`PlanSource` builds a ``BatchPlan`` for a subnet, reading through its
 :class:`SubnetCache` whatever is not cached yet.
 """
@@ -18,9 +22,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.core.bitmap import Chunk, WorkingChunks
+from store.core.bitmap import CHUNK_BITS, Chunk, WorkingChunks
+from store.core.cooldown import FreedTimes
 from store.core.identity import AttachmentRef, OwnerRef, Revision, SubnetName
 from store.core.keys import Keys
+from store.core.ops import Get
 from store.core.plan import BatchPlan
 from store.core.records import decode_lease
 from store.core.requests import Fencing
@@ -60,11 +66,13 @@ class PlanSource:
         *,
         rng: random.Random,
         clock: Callable[[], float],
+        cooldown: float = 0.0,
     ) -> None:
         self.client = client
         self.keys = keys
         self.rng = rng
         self.clock = clock
+        self.cooldown = cooldown
 
     def plan(self, subnet: SubnetName, cache: SubnetCache, fence: Fencing) -> BatchPlan:
         spec, spec_revision = self.spec(subnet, cache)
@@ -75,11 +83,7 @@ class PlanSource:
             cached = cache.chunks.get((family, index))
             if cached is not None:
                 return cached
-            kv, _ = self.client.get(self.keys.chunk(subnet, family, index))  # type: ignore[arg-type]
-            loaded = (
-                Chunk.decode(index, kv.value if kv else None),
-                kv.mod_revision if kv else Revision(0),
-            )
+            loaded = self._chunk(subnet, family, index)
             cache.chunks[(family, index)] = loaded
             return loaded
 
@@ -93,7 +97,16 @@ class PlanSource:
             now=self.clock(),
             rng=self.rng,
             holder_of=self._holder_of(subnet),
+            cooldown=self.cooldown,
         )
+
+    def _chunk(self, subnet: SubnetName, family: int, index: int) -> tuple[Chunk, Revision]:
+        """A bitmap chunk, its mod_revision (0 if absent) and its release times, in one read."""
+        keys = [self.keys.chunk(subnet, family, index), self.keys.cooling(subnet, family, index)]  # type: ignore[arg-type]
+        kv, freed = self.client.txn([], [Get(key) for key in keys]).gets
+        chunk = Chunk.decode(index, kv.value if kv else None)
+        chunk.freed = FreedTimes.decode(freed.value if freed else None, chunk.base, CHUNK_BITS)
+        return chunk, kv.mod_revision if kv else Revision(0)
 
     def spec(self, subnet: SubnetName, cache: SubnetCache) -> tuple[SubnetSpec, Revision]:
         if cache.spec is None:

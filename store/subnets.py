@@ -118,6 +118,8 @@ class Subnets:
                     compares.append(self._generation_compare(spec.name, family))
                 self._check_cidr_change(old, spec, self.leases(spec.name))
             ops += [Delete(self.keys.cursor(spec.name, f)) for f in renumbered]
+            # Release times are kept by offset: they mean nothing in a new CIDR.
+            ops += [Delete(self.keys.cooling(spec.name, f), prefix=True) for f in renumbered]
         guarded_txn(self.client, compares, ops, fence)
         # Read after the commit: every allocation planned on the old spec has
         # either committed by now or will fail its spec compare and re-plan.

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from store.core.cooldown import FreedTimes
 from store.core.identity import Revision
 
 CHUNK_BYTES = 512
@@ -40,6 +41,9 @@ class Chunk:
 
     index: int
     bits: bytearray = field(default_factory=lambda: bytearray(CHUNK_BYTES))
+    freed: FreedTimes = field(default_factory=FreedTimes)
+    """When this chunk's addresses were last freed (the cool-down, ``store.core.cooldown``).
+    Stored beside the chunk under a key of its own, never in ``encode()``."""
 
     @classmethod
     def decode(cls, index: int, raw: bytes | None) -> Chunk:
@@ -53,7 +57,7 @@ class Chunk:
         return bytes(self.bits)
 
     def copy(self) -> Chunk:
-        return Chunk(self.index, bytearray(self.bits))
+        return Chunk(self.index, bytearray(self.bits), self.freed.copy())
 
     @property
     def base(self) -> int:

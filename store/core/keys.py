@@ -7,6 +7,7 @@
     <prefix>subnets/<subnet>/spec                  the validated SubnetSpec (JSON)
     <prefix>subnets/<subnet>/bitmap/<4|6>/<chunk>  512-byte allocation bitmap chunk
     <prefix>subnets/<subnet>/cursor/<4|6>          next-fit cursor (last offset handed out)
+    <prefix>subnets/<subnet>/cooling/<4|6>/<chunk> when that chunk's addresses were freed (JSON)
     <prefix>subnets/<subnet>/generation/<4|6>      rewritten by every allocation or release
     <prefix>subnets/<subnet>/leases/<ip>           Lease record per address
     <prefix>subnets/<subnet>/macs/<mac>            MAC index: the attachment key holding it
@@ -70,6 +71,12 @@ class Keys:
 
     def chunk(self, name: SubnetName, family: Family, index: int) -> str:
         return f"{self.bitmap(name, family)}{index:012x}"
+
+    def cooling(self, name: SubnetName, family: Family, index: int | None = None) -> str:
+        """The release times beside bitmap chunk ``index`` (``store.core.cooldown``);
+        without ``index``, the prefix of the family's records."""
+        base = f"{self.subnet(name)}cooling/{family}/"
+        return base if index is None else f"{base}{index:012x}"
 
     def cursor(self, name: SubnetName, family: Family) -> str:
         return f"{self.subnet(name)}cursor/{family}"

@@ -34,7 +34,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from store.core import allocator
 from store.core.identity import (
     AttachmentRef,
     Mac,
@@ -282,7 +281,7 @@ def owner_release_ops(
 
 def plan_owner_release(plan: BatchPlan, found: ExistingOwner, holders: Sequence[Existing]) -> None:
     """The owner ended: its bits go back and its records go, in ``plan``'s transaction."""
-    plan.mark(found.record.ips, allocator.give_back)
+    plan.free(found.record.ips)  # stamped: the addresses cool down too
     compares, ops = owner_release_ops(plan.keys, found, holders)
     plan.compares += compares
     plan.ops += ops

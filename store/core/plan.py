@@ -25,7 +25,8 @@ from dataclasses import dataclass, field, replace
 
 from store.core import allocator, owners
 from store.core.addressing import FamilyLayout
-from store.core.bitmap import WorkingChunks
+from store.core.bitmap import Chunk, WorkingChunks
+from store.core.cooldown import CoolDown, record_op
 from store.core.holders import holder_of_key, holder_text
 from store.core.identity import AttachmentRef, Mac, Offset, OwnerRef, Revision
 from store.core.keys import Keys
@@ -51,9 +52,7 @@ from store.errors import (
     InvalidAddress,
     MacInUse,
     PermanentError,
-    PoolExhausted,
     RecordTooLarge,
-    SubnetExhausted,
 )
 
 
@@ -82,6 +81,8 @@ class BatchPlan:
     rng: random.Random
     holder_of: Callable[[str], AttachmentRef | OwnerRef | None]
     """Who holds an address (for a fixed address's error message), by reading its lease."""
+    cooldown: float = 0.0
+    """Seconds a freed address is skipped by the next-free choice (``store.core.cooldown``)."""
     compares: list[Compare] = field(default_factory=list)
     ops: list[Op] = field(default_factory=list)
     closed: bool = False
@@ -90,12 +91,13 @@ class BatchPlan:
     _in_batch: dict[str, AttachmentRef] = field(default_factory=dict)
     _macs: set[str] = field(default_factory=set)
     _moved_cursors: set[int] = field(default_factory=set)
+    _freed: set[tuple[int, int]] = field(default_factory=set)  # chunks with new release times
     owners_written: dict[OwnerRef, owners.OwnerRecord] = field(default_factory=dict)
     """Owner records this plan writes (the caller learns them once committed)."""
 
     def size(self) -> int:
         """The larger of the compare and op counts once finished."""
-        extra = len(self.chunks.dirty) + len(self._moved_cursors) + 3
+        extra = len(self.chunks.dirty) + len(self._moved_cursors) + len(self._freed) + 3
         return max(len(self.compares), len(self.ops)) + extra
 
     def bytes(self) -> int:
@@ -167,6 +169,9 @@ class BatchPlan:
             key = self.keys.chunk(self.spec.name, family, index)  # type: ignore[arg-type]
             compares.append(ModRevisionIs(key, revision))
             ops.append(Put(key, chunk.encode()))
+            if (family, index) in self._freed:  # the chunk's release times, beside it
+                key = self.keys.cooling(self.spec.name, family, index)  # type: ignore[arg-type]
+                ops.append(record_op(key, chunk, now=self.now, cooldown=self.cooldown))
         for family in sorted(self._moved_cursors):
             cursor_key = self.keys.cursor(self.spec.name, family)  # type: ignore[arg-type]
             ops.append(Put(cursor_key, str(self.cursors[family]).encode()))
@@ -237,20 +242,26 @@ class BatchPlan:
         return deletes
 
     def _free(self, attachment: Attachment) -> None:
-        self.mark(attachment.ips, allocator.give_back)
+        self.free(attachment.ips)
 
     def _unfree(self, attachment: Attachment) -> None:
-        self.mark(attachment.ips, allocator.take)
+        self.mark(attachment.ips, allocator.take_back)
+
+    def free(self, ips: tuple[LeasedIP, ...]) -> None:
+        """Give back the bits of ``ips``, stamped with the time for the cool-down."""
+        self.mark(ips, lambda chunks, o: allocator.give_back(chunks, o, freed_at=self.now))
 
     def mark(
-        self, ips: tuple[LeasedIP, ...], action: Callable[[allocator.ChunkSource, int], None]
+        self, ips: tuple[LeasedIP, ...], action: Callable[[allocator.ChunkSource, int], Chunk]
     ) -> None:
         """Take or give back the bits of ``ips`` (those the subnet still has)."""
         for leased in ips:
             layout = self.spec.layout(leased.family)
             if layout is None or not layout.contains(leased.ip):
                 continue  # the subnet no longer has this family/CIDR: no bit to touch
-            action(self.chunks.source(layout.family, for_write=True), layout.offset_of(leased.ip))
+            source = self.chunks.source(layout.family, for_write=True)
+            chunk = action(source, layout.offset_of(leased.ip))
+            self._freed.add((layout.family, chunk.index))  # its release times change
 
     def _rebind(self, request: AllocationRequest, existing: Existing) -> Attachment:
         """A new pod UID takes over the old attachment (StatefulSet retention)."""
@@ -290,7 +301,10 @@ class BatchPlan:
     def _choose_offsets(self, request: AllocationRequest) -> dict[int, Offset]:
         fixed = self._fixed_by_family(request.fixed_ips, asking=request.ref)
         if not fixed and request.pool:
-            fixed = self._first_free_candidate(request.pool)
+            cooling = CoolDown(self.cooldown, self.now)
+            fixed = allocator.first_free_entry(
+                request.pool, self._fixed_by_family, self.chunks, cooling
+            )
         chosen: dict[int, Offset] = {
             lay.family: fixed[lay.family] if lay.family in fixed else self._next_free(lay)
             for lay in self.spec.layouts
@@ -334,22 +348,9 @@ class BatchPlan:
             raise AddressInUse(f"{address} in subnet {self.spec.name} is held by {holder}")
         return offset
 
-    def _first_free_candidate(self, pool: tuple[tuple[str, ...], ...]) -> dict[int, Offset]:
-        reasons: list[str] = []
-        for candidate in pool:
-            try:
-                return self._fixed_by_family(candidate)
-            except PermanentError as exc:
-                reasons.append(str(exc))
-        detail = "; ".join(reasons[:5]) + (" ..." if len(reasons) > 5 else "")
-        raise PoolExhausted(f"no free address among {len(pool)} ip_pool entries: {detail}")
-
     def _next_free(self, layout: FamilyLayout) -> Offset:
-        cursor = self.cursors.get(layout.family, -1)
-        offset = allocator.next_free(layout, self.chunks.source(layout.family), cursor)
-        if offset is None:
-            raise SubnetExhausted(f"subnet {self.spec.name} has no free IPv{layout.family} address")
-        return offset
+        cursor, cooling = self.cursors.get(layout.family, -1), CoolDown(self.cooldown, self.now)
+        return allocator.choose_next(self.spec.name, layout, self.chunks, cursor, cooling)
 
     def _lease_put(self, attachment: Attachment, ip: str, owner_uid: str = "") -> Put:
         owned = attachment.owner is not None

@@ -51,7 +51,7 @@ def test_freed_address_is_reused_only_after_wrapping() -> None:
     chunks = Chunks()
     picked = drain(layout, chunks, 2)
     assert picked == [2, 3]
-    allocator.give_back(chunks, 2)
+    allocator.give_back(chunks, 2, freed_at=0.0)
     # 2 is free again, but never-used 4, 5, 6 come first.
     assert allocator.next_free(layout, chunks, 3) == 4
     assert allocator.next_free(layout, chunks, 6) == 2
@@ -113,7 +113,7 @@ def test_never_hands_out_an_offset_twice_nor_a_reserved_one(
     first = drain(layout, chunks, size)
     freed = sorted({f for f in frees if f in set(first)})
     for offset in freed:
-        allocator.give_back(chunks, offset)
+        allocator.give_back(chunks, offset, freed_at=0.0)
     second = drain(layout, chunks, size)
     assert len(first) == len(set(first)) == layout.usable()
     assert sorted(second) == freed
