@@ -74,7 +74,7 @@ class Controller:
         self.rt = Runtime(
             settings=settings,
             kube=kube,
-            ipam=Ipam(etcd, prefix),
+            ipam=Ipam(etcd, prefix, cooldown=settings.address_cooldown),
             subnets=Subnets(etcd, prefix),
             recorder=EventRecorder(kube, instance=settings.identity),
             informers={},

@@ -20,6 +20,7 @@ from reconciler.controller import Controller
 from reconciler.kube.config import kube_client
 from reconciler.runtime import Settings
 from store.config import ConfigError, add_etcd_arguments, add_flag, etcd_settings_from_args
+from store.core.cooldown import DEFAULT_COOLDOWN, check_cooldown
 from store.endpoints import ProbeServer, parse_address
 from store.etcd import connect
 
@@ -33,6 +34,13 @@ def _positive(convert: Callable[[str], float]) -> Callable[[str], float]:
 
     positive.__name__ = convert.__name__
     return positive
+
+
+def _cooldown(value: str) -> float:
+    try:
+        return check_cooldown(float(value))
+    except ValueError as exc:  # argparse prints this message (a ValueError's it drops)
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -80,6 +88,14 @@ def parser() -> argparse.ArgumentParser:
     )
     add_flag(
         p,
+        "--address-cooldown",
+        env="NICPOOL_ADDRESS_COOLDOWN",
+        default=f"{DEFAULT_COOLDOWN:g}",
+        type=_cooldown,
+        help="seconds a freed address waits before it is handed out again (0: off)",
+    )
+    add_flag(
+        p,
         "--identity",
         env="POD_NAME",
         default=f"{socket.gethostname()}/{os.getpid()}",
@@ -123,6 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc_interval=args.gc_interval,
         gc_grace=args.gc_grace,
         keep_vm_ip=args.keep_vm_ip,
+        address_cooldown=args.address_cooldown,
     )
     controller = Controller(
         kube=kube_client(args.kubeconfig, pool_size=max(16, args.workers * 2)),

@@ -53,7 +53,13 @@ from reconciler.runtime import Runtime
 from store.core.identity import PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
-from store.errors import HeldByPredecessor, PartialAllocation, PermanentError, TemporaryError
+from store.errors import (
+    HeldByPredecessor,
+    PartialAllocation,
+    PermanentError,
+    SubnetCoolingDown,
+    TemporaryError,
+)
 from store.leases import Result
 from store.retry import retrying
 
@@ -188,6 +194,7 @@ def _allocate_and_annotate(
             ],
         )
         refuse(rt, key, pod, errors)
+        _retry_when_cooled(rt, key, errors)
         return False
     attachments = list(reused.values()) + fresh
     wanted = _rendered(plan.nics, attachments)
@@ -209,6 +216,18 @@ def _allocate_and_annotate(
     claimsync.note_allocated(rt, plan.nics)
     _finished(rt, key, view.uid)
     return True
+
+
+def _retry_when_cooled(rt: Runtime, key: str, errors: list[PermanentError]) -> None:
+    """A pod refused only because every free address is cooling down is retried once
+    the addresses it needs may be handed out, not after its refusal backoff."""
+    waits = [e.retry_after for e in errors if isinstance(e, SubnetCoolingDown)]
+    if waits and len(waits) == len(errors):
+        rt.queue.add_after(("pod", key), max(waits) + COOLED_MARGIN)
+
+
+COOLED_MARGIN = 0.05
+"""Seconds past the end of a cool-down before the pod is tried again (clock granularity)."""
 
 
 def _finished(rt: Runtime, key: str, uid: PodUID) -> None:
@@ -309,7 +328,9 @@ def refuse(
         if isinstance(error, NAD_REFUSALS):
             metrics.NAD_ERRORS.labels(error.reason).inc()
         log.warning("%s: refused (%s): %s", pod_ref(pod), error.reason, error)
-        rt.recorder.warn(involved(pod), error.reason, str(error))
+        # Waiting out a cool-down is routine, not a problem with the pod.
+        kind = "Normal" if isinstance(error, SubnetCoolingDown) else "Warning"
+        rt.recorder.record(involved(pod), error.reason, str(error), kind=kind)
 
 
 def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:

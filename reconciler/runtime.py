@@ -28,6 +28,7 @@ from reconciler.kube.resources import (
 )
 from reconciler.views import Views
 from reconciler.workqueue import WorkQueue
+from store.core.cooldown import DEFAULT_COOLDOWN
 from store.core.requests import Fence
 from store.errors import FencedOut
 from store.leases import Ipam
@@ -69,6 +70,9 @@ class Settings:
     """Seconds between GC sweeps."""
     gc_grace: float = 60.0
     """An orphan must stay orphaned this long (two sweeps) before GC frees it."""
+    address_cooldown: float = DEFAULT_COOLDOWN
+    """Seconds a freed address waits before the next-free choice hands it out again
+    (``store.core.cooldown``; fixed addresses and ip_pool entries never wait)."""
     status_interval: float = 5.0
     """Seconds between Subnet status / usage metric refreshes."""
     retry_base: float = 0.2

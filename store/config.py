@@ -47,7 +47,7 @@ def _named(convert: Callable[[str], Any], env: str) -> Callable[[str], Any]:
     def converted(value: str) -> Any:
         try:
             return convert(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
             raise argparse.ArgumentTypeError(f"{value!r} (from {env}): {exc}") from None
 
     converted.__name__ = getattr(convert, "__name__", "value")
