@@ -13,6 +13,12 @@ manifests and tools written for Kube-OVN keep working). Inputs:
 * ``logical_switch``: a Subnet name (wins over provider matching);
 * ``routes``: JSON ``[{"dst": cidr, "gw": ip}]``, empty ``dst`` = default route.
 
+Kube-OVN v1.16 also reads a NIC's fixed address and MAC under
+``<nad>.<ns>.kubernetes.io/ip_address.<ifname>`` and ``mac_address.<ifname>``
+(:func:`interface_key`) when the networks annotation names the NIC's
+interface, which is how a NAD attached twice gets one address per NIC.
+Those keys are only read, never written (Kube-OVN writes none either).
+
 Outputs (:func:`render`): ``allocated``, ``ip_address``, ``mac_address``,
 ``cidr``, ``gateway``, ``logical_switch`` for ovn-type subnets, and
 ``routes`` echoed unchanged when the user gave it.
@@ -53,6 +59,11 @@ _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9
 def key(provider: str, suffix: str) -> str:
     """``<provider>.kubernetes.io/<suffix>``."""
     return f"{provider}.kubernetes.io/{suffix}"
+
+
+def interface_key(nad: str, namespace: str, suffix: str, interface: str) -> str:
+    """Kube-OVN v1.16's per-interface input: ``<nad>.<ns>.kubernetes.io/<suffix>.<ifname>``."""
+    return f"{nad}.{namespace}.kubernetes.io/{suffix}.{interface}"
 
 
 @dataclass(frozen=True)

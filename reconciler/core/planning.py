@@ -11,7 +11,8 @@ Per NIC, in order: NAD -> provider (:mod:`reconciler.core.nadconfig`);
 provider key (the provider, or ``<provider>.<interface>`` when one pod
 attaches the same NAD more than once, so each NIC has its own lease and
 annotations); Subnet (:mod:`reconciler.core.subnets`); address choice:
-fixed ``ip_address`` (or the networks JSON ``ips``) > ``ip_pool``
+fixed ``ip_address`` (Kube-OVN v1.16's ``<nad>.<ns>.kubernetes.io/ip_address.<if>``
+first, then the provider's key, then the networks JSON ``ips``) > ``ip_pool``
 (Deployment: all entries in order, the store takes the first one free;
 StatefulSet: the entry at the pod's ordinal; an IPPool's name: its
 addresses) > next free; MAC from ``mac_address`` (or the JSON ``mac``).
@@ -204,7 +205,7 @@ def _plan_nic(
     base = network.provider
     ref = AttachmentRef(pod.ref, base, sel.interface if repeated else "")
     pkey = ref.qualified
-    values = _Values(pod.annotations, pkey, base)
+    values = _Values(pod.annotations, pkey, base, sel if sel.interface_given or repeated else None)
     pool_request = values.pool()
     switch = values.logical_switch()
     if pool_request.pool_name and not switch:
@@ -221,10 +222,11 @@ def _plan_nic(
         vm_uids=world.vm_uids,
         keep_vm_ip=world.keep_vm_ip,
     )
-    fixed = _fixed(values.fixed_ips(sel), owner)
+    annotated, fixed_key = values.fixed_ips(sel)
+    fixed = _fixed(annotated, owner)
     pool: tuple[tuple[str, ...], ...] = ()
     if fixed:
-        _check_in_subnet(fixed, subnet, ann.key(pkey, ann.IP_ADDRESS))
+        _check_in_subnet(fixed, subnet, fixed_key or "the IPAMClaim's ipRequests")
     elif pool_request.pool_name:
         ippool = lookup_pool(pool_request.pool_name, world.ippools, subnet)
         pool = pool_candidates(ippool, subnet)
@@ -274,14 +276,26 @@ def _fixed(annotated: tuple[str, ...], owner: NicOwner | None) -> tuple[str, ...
 
 @dataclass(frozen=True)
 class _Values:
-    """Reads one NIC's per-provider annotations (the NIC's own key first, then the NAD's)."""
+    """Reads one NIC's per-provider annotations (the NIC's own key first, then the NAD's).
+
+    ``per_interface``: the NIC's selection when the networks annotation names its
+    interface (or attaches its NAD more than once): its fixed address and MAC are
+    then read first from Kube-OVN v1.16's ``<nad>.<ns>.kubernetes.io/ip_address.<if>``
+    and ``mac_address.<if>``, which win over the provider's keys as in Kube-OVN.
+    """
 
     annotations: Mapping[str, str]
     pkey: str
     base: str
+    per_interface: NetworkSelection | None = None
 
-    def get(self, suffix: str, *, inherit: bool = False) -> tuple[str, str] | None:
+    def get(
+        self, suffix: str, *, inherit: bool = False, by_interface: bool = False
+    ) -> tuple[str, str] | None:
         keys = [ann.key(self.pkey, suffix)]
+        sel = self.per_interface
+        if by_interface and sel is not None:
+            keys.insert(0, ann.interface_key(sel.name, sel.namespace, suffix, sel.interface))
         if inherit and self.pkey != self.base:
             keys.append(ann.key(self.base, suffix))
         for k in keys:
@@ -298,16 +312,18 @@ class _Values:
         found = self.get(ann.IP_POOL)
         return ann.PoolRequest() if found is None else ann.parse_ip_pool(found[1], found[0])
 
-    def fixed_ips(self, sel: NetworkSelection) -> tuple[str, ...]:
-        found = self.get(ann.IP_ADDRESS)
+    def fixed_ips(self, sel: NetworkSelection) -> tuple[tuple[str, ...], str]:
+        """The fixed addresses asked for, and where they were read (for messages)."""
+        found = self.get(ann.IP_ADDRESS, by_interface=True)
         if found is not None:
-            return ann.parse_ip_set(found[1], found[0])
+            return ann.parse_ip_set(found[1], found[0]), found[0]
         if sel.ips:
-            return ann.parse_ip_set(",".join(sel.ips), f"{sel.nad_key} ips")
-        return ()
+            what = f"{sel.nad_key} ips"
+            return ann.parse_ip_set(",".join(sel.ips), what), what
+        return (), ""
 
     def mac(self, sel: NetworkSelection) -> Mac | None:
-        found = self.get(ann.MAC_ADDRESS)
+        found = self.get(ann.MAC_ADDRESS, by_interface=True)
         if found is not None:
             return ann.parse_mac(found[1], found[0])
         return None if sel.mac is None else ann.parse_mac(sel.mac, f"{sel.nad_key} mac")
