@@ -25,7 +25,7 @@ from reconciler.kube.resources import (
     SUBNETS,
     VIRTUALMACHINES,
 )
-from reconciler.objects import annotations_of, meta, nad_config, pod_uid
+from reconciler.objects import annotations_of, has_finished, meta, nad_config, pod_uid
 from reconciler.podflow import retry_refused
 from reconciler.runtime import Key, Runtime
 from reconciler.subnetsync import refresh_view
@@ -59,8 +59,9 @@ class Handlers:
             if old is not None and pod_uid(old) != uid:
                 self._tombstone(old)
             key = object_key(new)
-            if old is None or annotations_of(old) != annotations_of(new):
-                if old is not None and self._echo_of_own_write(key, old, new):
+            finished = old is not None and has_finished(new) and not has_finished(old)
+            if old is None or finished or annotations_of(old) != annotations_of(new):
+                if old is not None and not finished and self._echo_of_own_write(key, old, new):
                     return
                 self._enqueue(("pod", key), front=not announced(new))
             return

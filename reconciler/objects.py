@@ -84,6 +84,20 @@ def pod_view(pod: Mapping[str, Any], replicasets: Lookup) -> PodView:
     )
 
 
+FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+"""Terminal pod phases: the kubelet never runs a pod again once it reaches one."""
+
+
+def has_finished(pod: Mapping[str, Any]) -> bool:
+    """True for a pod in phase Succeeded or Failed (a Job's pod, an evicted pod).
+
+    Any other value, or none, is not finished: only the two terminal phases
+    Kubernetes defines release an address."""
+    status = pod.get("status")
+    phase = status.get("phase") if isinstance(status, Mapping) else None
+    return isinstance(phase, str) and phase in FINISHED_PHASES
+
+
 def is_deleting(obj: Mapping[str, Any]) -> bool:
     return bool(meta(obj).get("deletionTimestamp"))
 

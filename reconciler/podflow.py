@@ -11,10 +11,12 @@ exhausted) the NICs this run just allocated for the pod are released again
 (host-local's rollback), the refusal becomes an Event and a metric, and the
 pod is retried with long backoff in case the world changes.
 
-Release runs on pod deletion, subject to StatefulSet retention. A NIC
-holding an IPAMClaim's or a VM's addresses is never released with its pod:
-it leaves its owner (:mod:`reconciler.ownerflow`), and the claim's status
-follows every change (:mod:`reconciler.claimsync`).
+Release runs on pod deletion, and when a pod finishes (phase Succeeded or
+Failed: it never runs again), subject to StatefulSet retention; a pod that
+has finished is never allocated. A NIC holding an IPAMClaim's or a VM's
+addresses is never released with its pod: it leaves its owner
+(:mod:`reconciler.ownerflow`), and the claim's status follows every change
+(:mod:`reconciler.claimsync`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from reconciler.ipobjects import (
 from reconciler.kube.resources import IPS, PODS, REPLICASETS, STATEFULSETS
 from reconciler.objects import (
     annotations_of,
+    has_finished,
     is_deleting,
     meta,
     pod_ref,
@@ -96,7 +99,13 @@ def sync_pod(rt: Runtime, key: str) -> bool:
     rt.tombstones.pop(key, None)
     pod = rt.informer(PODS).get(key)
     proven = _settle_predecessors(rt, key, pod)
-    if pod is None or uses_host_network(pod) or is_deleting(pod):
+    if pod is None or uses_host_network(pod):
+        return True
+    if has_finished(pod):
+        rt.refused.discard(key)
+        release_pod(rt, pod)
+        return True
+    if is_deleting(pod):
         return True
     view = pod_view(pod, rt.informer(REPLICASETS).get)
     plan = plan_pod(view, world(rt))
@@ -352,7 +361,7 @@ class IndexLoading(TemporaryError):
 
 
 def release_pod(rt: Runtime, pod: Mapping[str, Any]) -> None:
-    """A pod is gone: free its attachments unless its StatefulSet keeps them."""
+    """A pod is gone (or finished): free its attachments unless its StatefulSet keeps them."""
     require_index(rt)
     ref, uid = pod_ref(pod), pod_uid(pod)
     rt.first_seen.pop(uid, None)

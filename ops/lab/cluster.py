@@ -88,6 +88,13 @@ class Cluster:
             return bool(error.status == 404)
         return False
 
+    def set_pod_phase(self, namespace: str, name: str, phase: str, reason: str = "") -> None:
+        """Write the pod's ``status.phase`` as a kubelet would (no kubelet runs here)."""
+        status: dict[str, Any] = {"phase": phase}
+        if reason:
+            status["reason"] = reason
+        self.core.patch_namespaced_pod_status(name, namespace, {"status": status})
+
     def delete_cluster_object(self, plural: str, name: str) -> None:
         with contextlib.suppress(ApiException):
             self.custom.delete_cluster_custom_object("kubeovn.io", "v1", plural, name)

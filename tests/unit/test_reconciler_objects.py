@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.objects import nad_config, pod_view, statefulset_state, workload_of
+from reconciler.objects import (
+    has_finished,
+    nad_config,
+    pod_view,
+    statefulset_state,
+    workload_of,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -60,3 +66,23 @@ def test_statefulset_state() -> None:
     }
     assert statefulset_state(sts).replicas == 0 and statefulset_state(sts).deleting
     assert statefulset_state(None) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "finished"),
+    [
+        ({"phase": "Succeeded"}, True),
+        ({"phase": "Failed", "reason": "Evicted"}, True),
+        ({"phase": "Failed"}, True),
+        ({"phase": "Running"}, False),
+        ({"phase": "Pending"}, False),
+        ({"phase": "Unknown"}, False),
+        ({"phase": "succeeded"}, False),  # phases are case-sensitive in the API
+        ({"phase": ["Succeeded"]}, False),
+        ({}, False),
+        (None, False),
+        ("Succeeded", False),
+    ],
+)
+def test_only_the_terminal_phases_count_as_finished(status: object, finished: bool) -> None:
+    assert has_finished({"metadata": {"name": "p"}, "status": status}) is finished
