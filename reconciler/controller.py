@@ -38,8 +38,8 @@ from reconciler.handlers import Handlers, announced
 from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer, object_key
 from reconciler.kube.optional import OptionalInformer
-from reconciler.kube.resources import IPS, PODS, SUBNETS
-from reconciler.objects import meta
+from reconciler.kube.resources import IPS, NODES, PODS, SUBNETS
+from reconciler.objects import meta, node_readiness
 from reconciler.runtime import OPTIONAL, WATCHED, Key, Runtime, Settings
 from reconciler.subnetsync import sync_subnet, update_status
 from reconciler.views import Views
@@ -98,6 +98,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         """Workers and the leadership loop: each must stay alive (see :meth:`ready`)."""
         metrics.QUEUE_DEPTH.set_function(queue.depth)
+        metrics.STUCK_PODS.set_function(lambda: len(self.rt.stuck))
         metrics.LEADER.set(0)
         metrics.publish_zeroes()
 
@@ -232,6 +233,7 @@ class Controller:
     def _step_down(self) -> None:
         self.rt.fence_value = None
         self.rt.queue.clear()
+        self.rt.stuck.clear()  # the next leader looks again (and reports again)
         self.ready_to_allocate.clear()
         # A deposed replica must not keep exporting pool numbers it no longer
         # refreshes (the leader's are the truth; stale ones would be summed).
@@ -286,6 +288,9 @@ class Controller:
             rt.queue.add(("pod", object_key(pod)))
         for att in rt.index.all():
             rt.queue.add(("pod", str(att.ref.pod)))
+        for node in rt.informer(NODES).items():
+            if not node_readiness(node).ready:
+                rt.queue.add(("node", str(meta(node).get("name"))))
         self.gc.reset()
         next_gc = time.monotonic() + rt.settings.gc_interval
         while not self.stop.is_set() and rt.leading:

@@ -20,12 +20,22 @@ from reconciler.kube.resources import (
     IPAMCLAIMS,
     IPPOOLS,
     NADS,
+    NODES,
     PODS,
     STATEFULSETS,
     SUBNETS,
     VIRTUALMACHINES,
 )
-from reconciler.objects import annotations_of, has_finished, meta, nad_config, pod_uid
+from reconciler.objects import (
+    annotations_of,
+    has_finished,
+    is_deleting,
+    meta,
+    nad_config,
+    node_name,
+    node_readiness,
+    pod_uid,
+)
 from reconciler.podflow import retry_refused
 from reconciler.runtime import Key, Runtime
 from reconciler.subnetsync import refresh_view
@@ -48,6 +58,7 @@ class Handlers:
             STATEFULSETS.plural: self.on_statefulset,
             IPAMCLAIMS.plural: self.on_ipamclaim,
             VIRTUALMACHINES.plural: self.on_vm,
+            NODES.plural: self.on_node,
         }
         return found
 
@@ -59,6 +70,9 @@ class Handlers:
             if old is not None and pod_uid(old) != uid:
                 self._tombstone(old)
             key = object_key(new)
+            node = node_name(new)
+            if node and is_deleting(new) and (old is None or not is_deleting(old)):
+                self._enqueue(("node", node))  # its deletion may get stuck there
             finished = old is not None and has_finished(new) and not has_finished(old)
             if old is None or finished or annotations_of(old) != annotations_of(new):
                 if old is not None and not finished and self._echo_of_own_write(key, old, new):
@@ -90,6 +104,7 @@ class Handlers:
         rt = self.rt
         rt.first_seen.pop(pod_uid(pod), None)
         key = object_key(pod)
+        rt.stuck.pop(key, None)  # the pod that was stuck is gone (a successor starts afresh)
         if rt.informer(PODS).get(key) is None:
             rt.refused.discard(key)
         if rt.leading:
@@ -160,6 +175,15 @@ class Handlers:
         self.rt.views.set_vm(key, None if new is None else str(meta(new).get("uid", "")))
         if new is None or meta(new).get("deletionTimestamp"):
             self._enqueue(("vm", key))
+
+    def on_node(self, old: JSON | None, new: JSON | None) -> None:
+        """A node turning NotReady (or Ready again, or going away) may make pods stuck."""
+        obj = new or old
+        assert obj is not None
+        was = node_readiness(old) if old is not None else None
+        now = node_readiness(new) if new is not None else None
+        if was != now and not (was is None and now is not None and now.ready):
+            self._enqueue(("node", str(meta(obj).get("name"))))
 
     def _enqueue(self, key: Key, *, front: bool = False) -> None:
         if self.rt.leading:

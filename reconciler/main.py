@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import socket
@@ -41,6 +42,28 @@ def _cooldown(value: str) -> float:
         return check_cooldown(float(value))
     except ValueError as exc:  # argparse prints this message (a ValueError's it drops)
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds(value: str) -> float:
+    """A duration in seconds: finite and not negative."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds (0 or more)")
+    return number
+
+
+def _boolean(value: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off, in any case); anything else is
+    refused, never guessed."""
+    text = value.strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"{value!r} is not true or false")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -96,6 +119,22 @@ def parser() -> argparse.ArgumentParser:
     )
     add_flag(
         p,
+        "--node-not-ready-grace",
+        env="NICPOOL_NODE_NOT_READY_GRACE",
+        default="300",
+        type=_seconds,
+        help="seconds a node is NotReady before pods whose deletion is stuck on it are reported",
+    )
+    add_flag(
+        p,
+        "--release-stuck-pods",
+        env="NICPOOL_RELEASE_STUCK_PODS",
+        default="false",
+        type=_boolean,
+        help="also release those pods' addresses (a partitioned node may still use them)",
+    )
+    add_flag(
+        p,
         "--identity",
         env="POD_NAME",
         default=f"{socket.gethostname()}/{os.getpid()}",
@@ -111,13 +150,6 @@ def parser() -> argparse.ArgumentParser:
     )
     add_flag(p, "--log-level", env="NICPOOL_LOG_LEVEL", default="INFO", help="log level")
     return p
-
-
-def _boolean(text: str) -> bool:
-    value = text.strip().lower()
-    if value not in ("true", "false"):
-        raise ValueError(f"{text!r} is not true or false")
-    return value == "true"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -140,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         gc_grace=args.gc_grace,
         keep_vm_ip=args.keep_vm_ip,
         address_cooldown=args.address_cooldown,
+        node_not_ready_grace=args.node_not_ready_grace,
+        release_stuck_pods=args.release_stuck_pods,
     )
     controller = Controller(
         kube=kube_client(args.kubeconfig, pool_size=max(16, args.workers * 2)),

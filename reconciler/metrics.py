@@ -44,6 +44,15 @@ WORKER_ERRORS = Counter(
     "nicpool_worker_errors_total",
     "Unexpected failures a worker survived (a bug: see the log); the worker goes on.",
 )
+STUCK_PODS = Gauge(
+    "nicpool_stuck_pods",
+    "Pods whose deletion is stuck on a node NotReady beyond --node-not-ready-grace and "
+    "that still hold addresses (leader only).",
+)
+STUCK_POD_RELEASES = Counter(
+    "nicpool_stuck_pod_releases_total",
+    "Pod NICs released because their pod was stuck on a NotReady node (--release-stuck-pods).",
+)
 NAD_ERRORS = Counter(
     "nicpool_nad_errors_total", "NetworkAttachmentDefinition problems, by reason.", ["reason"]
 )
@@ -80,6 +89,8 @@ __all__ = [
     "QUEUE_DEPTH",
     "RETRIES",
     "RETRY_OPERATIONS",
+    "STUCK_PODS",
+    "STUCK_POD_RELEASES",
     "SUBNET_ADDRESSES",
     "SYNC_RETRIES",
     "WORKER_ERRORS",

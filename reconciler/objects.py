@@ -6,11 +6,13 @@ as a NAD with an empty spec) is testable with plain dicts.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.core.claims import virt_launcher_vm
 from reconciler.core.planning import PodView
+from reconciler.core.stuck import NodeReadiness
 from reconciler.core.workloads import (
     DEPLOYMENT,
     STATEFULSET,
@@ -124,3 +126,40 @@ def statefulset_state(sts: Mapping[str, Any] | None) -> StatefulSetState | None:
         replicas=1 if replicas is None else int(replicas),
         deleting=is_deleting(sts),
     )
+
+
+def parse_time(value: object) -> float | None:
+    """An API timestamp (RFC 3339, e.g. ``2025-01-02T03:04:05Z``) in epoch seconds;
+    None when absent or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None  # the API always writes UTC with "Z"; a bare time is a guess
+    return moment.timestamp()
+
+
+def deletion_time(obj: Mapping[str, Any]) -> float | None:
+    """When the object's graceful deletion ends (``deletionTimestamp``), if it is deleting."""
+    return parse_time(meta(obj).get("deletionTimestamp"))
+
+
+def node_name(pod: Mapping[str, Any]) -> str | None:
+    """The node the pod is bound to (``spec.nodeName``), if any."""
+    spec = pod.get("spec")
+    name = spec.get("nodeName") if isinstance(spec, Mapping) else None
+    return name if isinstance(name, str) and name else None
+
+
+def node_readiness(node: Mapping[str, Any]) -> NodeReadiness:
+    """The node's ``Ready`` condition: ready unless it says ``False`` or ``Unknown``."""
+    status = node.get("status")
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    for condition in conditions if isinstance(conditions, list) else []:
+        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
+            ready = condition.get("status") not in ("False", "Unknown")
+            return NodeReadiness(ready, parse_time(condition.get("lastTransitionTime")))
+    return NodeReadiness(ready=True, since=None)

@@ -19,6 +19,7 @@ from reconciler.kube.resources import (
     IPPOOLS,
     IPS,
     NADS,
+    NODES,
     PODS,
     REPLICASETS,
     STATEFULSETS,
@@ -36,7 +37,7 @@ from store.subnets import Subnets
 
 Key = tuple[str, str]
 """Work item: ``("pod", "ns/name")``, ``("subnet", name)``, ``("sts", "ns/name")``,
-``("claim", "ns/name")``, ``("vm", "ns/name")``."""
+``("claim", "ns/name")``, ``("vm", "ns/name")``, ``("node", name)``."""
 
 WATCHED: tuple[Resource, ...] = (
     SUBNETS,
@@ -46,6 +47,7 @@ WATCHED: tuple[Resource, ...] = (
     STATEFULSETS,
     IPAMCLAIMS,
     VIRTUALMACHINES,
+    NODES,
     IPS,
     PODS,
 )
@@ -73,6 +75,11 @@ class Settings:
     address_cooldown: float = DEFAULT_COOLDOWN
     """Seconds a freed address waits before the next-free choice hands it out again
     (``store.core.cooldown``; fixed addresses and ip_pool entries never wait)."""
+    node_not_ready_grace: float = 300.0
+    """Seconds a node must be NotReady before a pod whose deletion is stuck on it is
+    reported (``reconciler.core.stuck``); Kubernetes' own eviction waits 300 s too."""
+    release_stuck_pods: bool = False
+    """Release the addresses of such pods (opt-in: a partitioned node may still use them)."""
     status_interval: float = 5.0
     """Seconds between Subnet status / usage metric refreshes."""
     retry_base: float = 0.2
@@ -112,6 +119,8 @@ class Runtime:
     )
     """Pod (``ns/name``) -> the annotations this controller last patched onto it, so
     the watch's echo of that very write is not processed again."""
+    stuck: dict[str, str] = field(default_factory=dict)
+    """Pods (``ns/name``) stuck on a NotReady node and still holding addresses -> the node."""
     ip_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     """IP object specs this process wrote (see ``ipobjects.ensure_ip_object``)."""
     claim_refusals: BoundedMap[str, tuple[str, str]] = field(

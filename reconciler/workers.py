@@ -19,6 +19,7 @@ from reconciler import metrics
 from reconciler.claimsync import sync_claim, sync_vm
 from reconciler.podflow import settle_statefulset, sync_pod
 from reconciler.runtime import Key, Runtime
+from reconciler.stuckpods import sync_node
 from reconciler.subnetsync import sync_subnet
 from store.errors import FencedOut, PermanentError, TemporaryError
 
@@ -30,6 +31,7 @@ SYNCS: dict[str, Callable[[Runtime, str], bool]] = {
     "sts": settle_statefulset,
     "claim": sync_claim,
     "vm": sync_vm,
+    "node": sync_node,
 }
 """Key kind -> its sync; True when done, False when it must be retried later."""
 

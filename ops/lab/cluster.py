@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 from typing import Any
 
@@ -75,9 +76,11 @@ class Cluster:
 
     # -- writes --------------------------------------------------------------
 
-    def delete_pod(self, namespace: str, name: str, *, wait: bool = True) -> None:
+    def delete_pod(self, namespace: str, name: str, *, wait: bool = True, grace: int = 0) -> None:
+        """Delete a pod (``grace`` > 0: gracefully; a pod bound to a node then waits for
+        a kubelet to confirm, forever here, so pass ``wait=False``)."""
         with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+            self.core.delete_namespaced_pod(name, namespace, grace_period_seconds=grace)
         if wait:
             wait_for(f"pod {namespace}/{name} gone", lambda: self._gone(namespace, name), 60)
 
@@ -130,12 +133,43 @@ class Cluster:
         return provider
 
     def create_pod(
-        self, namespace: str, name: str, annotations: dict[str, str], **meta: Any
+        self,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str],
+        *,
+        node: str | None = None,
+        **meta: Any,
     ) -> None:
+        """A pod (``node``: bound to that node, as the scheduler would bind it)."""
+        spec: dict[str, Any] = {"containers": [{"name": "c", "image": "busybox"}]}
+        if node is not None:
+            spec["nodeName"] = node
         body = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": name, "namespace": namespace, "annotations": annotations, **meta},
-            "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+            "spec": spec,
         }
         self.core.create_namespaced_pod(namespace, body)
+
+    def create_node(self, name: str) -> None:
+        """A Node object (no kubelet behind it); set its readiness with :meth:`set_node_ready`."""
+        self.core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+
+    def set_node_ready(self, name: str, status: str, since: datetime.datetime) -> None:
+        """Write the node's Ready condition (``True``, ``False``, ``Unknown``) as the
+        node lifecycle controller would, changed at ``since``."""
+        stamp = since.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        condition = {
+            "type": "Ready",
+            "status": status,
+            "reason": "NodeStatusUnknown" if status == "Unknown" else "Test",
+            "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp,
+        }
+        self.core.patch_node_status(name, {"status": {"conditions": [condition]}})
+
+    def delete_node(self, name: str) -> None:
+        with contextlib.suppress(ApiException):
+            self.core.delete_node(name)

@@ -28,6 +28,7 @@ class Resource:
 
 PODS = Resource("v1", "pods", True, "Pod")
 EVENTS = Resource("v1", "events", True, "Event")
+NODES = Resource("v1", "nodes", False, "Node")
 NADS = Resource(
     "k8s.cni.cncf.io/v1", "network-attachment-definitions", True, "NetworkAttachmentDefinition"
 )

@@ -81,6 +81,10 @@ metadata: {{name: {world.pod}, namespace: default}}
 spec:
   containers: [{{name: app, image: example.invalid/app:1}}]
 ---
+apiVersion: v1
+kind: Node
+metadata: {{name: node-1}}
+---
 apiVersion: kubeovn.io/v1
 kind: Subnet
 metadata: {{name: {world.subnet}}}
@@ -129,6 +133,14 @@ def watch_everything_else(w: World, client: Any) -> None:
         for event in watch.Watch().stream(lister, *args, timeout_seconds=1):
             seen.add(str(event["type"]))
     assert "ADDED" in seen  # at least the subnet and pool the admin created
+
+
+def watch_nodes(w: World, client: Any) -> None:
+    """Stuck pods: the controller reads each node's Ready condition."""
+    core = CoreV1Api(client)
+    stream = watch.Watch().stream(core.list_node, timeout_seconds=1)
+    assert {event["object"].metadata.name for event in stream} == {"node-1"}
+    assert core.read_node("node-1").metadata.name == "node-1"
 
 
 def annotate_pod(w: World, client: Any) -> None:
@@ -271,6 +283,7 @@ CONTROLLER_MAY: dict[str, Action] = {
     "list pods": lambda w, c: CoreV1Api(c).list_pod_for_all_namespaces(),
     "watch pods": watch_pods,
     "watch subnets, ips, ippools, NADs, workloads": watch_everything_else,
+    "read and watch nodes": watch_nodes,
     "get a pod": get_pod,
     "patch pod annotations": annotate_pod,
     "create core events": core_event,
@@ -287,6 +300,12 @@ CONTROLLER_MAY: dict[str, Action] = {
 
 CONTROLLER_MAY_NOT: dict[str, Action] = {
     "delete pods": lambda w, c: CoreV1Api(c).delete_namespaced_pod(w.pod, w.namespace),
+    "force-delete pods (stuck pods are reported, never deleted)": lambda w, c: CoreV1Api(
+        c
+    ).delete_namespaced_pod(w.pod, w.namespace, grace_period_seconds=0),
+    "write node status": lambda w, c: CoreV1Api(c).patch_node_status(
+        "node-1", {"status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    ),
     "create pods": lambda w, c: CoreV1Api(c).create_namespaced_pod(
         w.namespace,
         {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "x", "image": "x"}]}},
