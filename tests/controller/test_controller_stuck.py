@@ -20,6 +20,8 @@ from prometheus_client import REGISTRY
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
+from reconciler.kube.resources import PODS
+from reconciler.objects import is_deleting
 from store.core.identity import AttachmentRef, PodRef, Provider
 from tests.controller.inprocess import InProcessController, start_controller
 
@@ -136,7 +138,9 @@ def test_a_pod_on_a_ready_node_is_not_stuck_until_the_node_turns_not_ready(
     try:
         bound_pod(cluster, ns, "web", provider)
         cluster.delete_pod(ns, "web", wait=False, grace=1)
-        wait_for("the deletion to be looked at", lambda: controller.rt.queue.pending() == 0)
+        pods, queue = controller.rt.informer(PODS), controller.rt.queue
+        wait_for("the deletion seen", lambda: is_deleting(pods.get(f"{ns}/web") or {}))
+        wait_for("the workers to be idle", lambda: queue.depth() == 0 and queue.urgent() == 0)
         assert lease(controller, ns, "web", provider) is not None
         assert REASON not in {event.reason for event in cluster.events(ns, "web")}
 
