@@ -74,6 +74,8 @@ def test_each_nic_of_a_nad_attached_twice_takes_its_per_interface_address_and_ma
     assert got[key(f"{provider}.m1", "mac_address")] == "0a:00:00:00:00:31"
     assert got[key(f"{provider}.m2", "ip_address")] == "10.97.0.32"
     assert got[key(f"{provider}.m2", "cidr")] == "10.97.0.0/24"
+    # No MAC asked for m2: a random locally administered unicast one, written.
+    assert int(got[key(f"{provider}.m2", "mac_address")][:2], 16) & 0b11 == 0b10
     # The inputs are left as the user wrote them; nothing is written under the NAD alone.
     assert got[f"red.{ns}.kubernetes.io/mac_address.m1"] == "0A:00:00:00:00:31"
     assert key(provider, "ip_address") not in got
