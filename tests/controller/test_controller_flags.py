@@ -11,13 +11,14 @@ import json
 import os
 import subprocess
 import sys
-import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import REPO, ControllerProcess
 from ops.lab.kube import ControlPlane
+from tests.controller.conftest import leading_controller
 
 pytestmark = pytest.mark.controller
 
@@ -72,32 +73,29 @@ def test_a_bad_environment_value_stops_the_controller_naming_the_variable(
     assert env in done.stderr
 
 
+@pytest.fixture
+def flagged(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
+    yield from leading_controller(
+        control_plane,
+        "flags",
+        "--address-cooldown=0.5",
+        "--node-not-ready-grace=0",
+        "--release-stuck-pods=TRUE",
+    )
+
+
 def test_the_new_settings_reach_a_controller_that_allocates(
-    control_plane: ControlPlane, kube_namespace: str
+    control_plane: ControlPlane, flagged: ControllerProcess, kube_namespace: str
 ) -> None:
-    assert control_plane.etcd is not None
-    process = ControllerProcess(
-        control_plane.kubeconfig,
-        control_plane.etcd.endpoint,
-        f"/nicpool-flags-{uuid.uuid4().hex[:6]}/v1/",
-        identity="flags",
-        extra_args=[
-            "--address-cooldown=0.5",
-            "--node-not-ready-grace=0",
-            "--release-stuck-pods=TRUE",
-        ],
-    ).start()
     cluster, ns = Cluster(control_plane.api_client()), kube_namespace
+    provider = f"net.{ns}"
+    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
+    cluster.create_nad(ns, "net", json.dumps(config))
+    cluster.create_subnet(f"{ns}-flags", provider=provider, cidrBlock="10.101.0.0/24")
     try:
-        process.wait_leader()
-        provider = f"net.{ns}"
-        config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-        cluster.create_nad(ns, "net", json.dumps(config))
-        cluster.create_subnet(f"{ns}-flags", provider=provider, cidrBlock="10.101.0.0/24")
         cluster.create_pod(ns, "p", {"k8s.v1.cni.cncf.io/networks": f"{ns}/net"})
         cluster.allocated(ns, "p", provider)
-        assert process.metric("nicpool_stuck_pods") == 0.0
-        assert process.alive(), process.log_tail()
+        assert flagged.metric("nicpool_stuck_pods") == 0.0
+        assert flagged.alive(), flagged.log_tail()
     finally:
-        process.stop()
         cluster.delete_cluster_object("subnets", f"{ns}-flags")

@@ -10,7 +10,6 @@ One controller process for the module, a namespace per test.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +17,7 @@ import pytest
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import ControllerProcess
 from ops.lab.kube import ControlPlane
+from tests.controller.conftest import leading_controller
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -25,16 +25,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 @pytest.fixture(scope="module")
 def controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
-    assert control_plane.etcd is not None
-    process = ControllerProcess(
-        control_plane.kubeconfig,
-        control_plane.etcd.endpoint,
-        f"/nicpool-ifaces-{uuid.uuid4().hex[:6]}/v1/",
-        identity="ifaces",
-    ).start()
-    process.wait_leader()
-    yield process
-    process.stop()
+    yield from leading_controller(control_plane, "ifaces")
 
 
 @pytest.fixture
