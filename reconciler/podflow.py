@@ -12,27 +12,24 @@ exhausted) the NICs this run just allocated for the pod are released again
 pod is retried with long backoff in case the world changes.
 
 Release runs on pod deletion, and when a pod finishes (phase Succeeded or
-Failed: it never runs again), subject to StatefulSet retention; a pod that
-has finished is never allocated. A NIC holding an IPAMClaim's or a VM's
-addresses is never released with its pod: it leaves its owner
-(:mod:`reconciler.ownerflow`), and the claim's status follows every change
-(:mod:`reconciler.claimsync`).
+Failed: it never runs again; nor is it allocated), subject to StatefulSet
+retention. A NIC holding an IPAMClaim's or a VM's addresses is never
+released with its pod: it leaves its owner (:mod:`reconciler.ownerflow`),
+and the claim's status follows every change (:mod:`reconciler.claimsync`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from reconciler import claimsync, metrics, ownerflow
 from reconciler.core import annotations as ann
-from reconciler.core.errors import NAD_REFUSALS
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
-from reconciler.events import Involved
 from reconciler.ipobjects import (
     delete_ip_object,
     ensure_ip_object,
@@ -45,24 +42,18 @@ from reconciler.objects import (
     annotations_of,
     has_finished,
     is_deleting,
-    meta,
     pod_ref,
     pod_uid,
     pod_view,
     statefulset_state,
     uses_host_network,
 )
+from reconciler.refusals import refuse, retry_when_cooled
 from reconciler.runtime import Runtime
 from store.core.identity import PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
-from store.errors import (
-    HeldByPredecessor,
-    PartialAllocation,
-    PermanentError,
-    SubnetCoolingDown,
-    TemporaryError,
-)
+from store.errors import HeldByPredecessor, PartialAllocation, PermanentError, TemporaryError
 from store.leases import Result
 from store.retry import retrying
 
@@ -77,11 +68,6 @@ def world(rt: Runtime) -> World:
 def retry_refused(rt: Runtime) -> None:
     """Queue every refused pod again (:meth:`Runtime.retry_refused`)."""
     rt.retry_refused()
-
-
-def involved(pod: Mapping[str, Any]) -> Involved:
-    m = meta(pod)
-    return Involved("Pod", "v1", str(m.get("namespace")), str(m.get("name")), str(m.get("uid")))
 
 
 def sync_pod(rt: Runtime, key: str) -> bool:
@@ -203,7 +189,7 @@ def _allocate_and_annotate(
             ],
         )
         refuse(rt, key, pod, errors)
-        _retry_when_cooled(rt, key, errors)
+        retry_when_cooled(rt, key, errors)
         return False
     attachments = list(reused.values()) + fresh
     wanted = _rendered(plan.nics, attachments)
@@ -225,18 +211,6 @@ def _allocate_and_annotate(
     claimsync.note_allocated(rt, plan.nics)
     _finished(rt, key, view.uid)
     return True
-
-
-def _retry_when_cooled(rt: Runtime, key: str, errors: list[PermanentError]) -> None:
-    """A pod refused only because every free address is cooling down is retried once
-    the addresses it needs may be handed out, not after its refusal backoff."""
-    waits = [e.retry_after for e in errors if isinstance(e, SubnetCoolingDown)]
-    if waits and len(waits) == len(errors):
-        rt.queue.add_after(("pod", key), max(waits) + COOLED_MARGIN)
-
-
-COOLED_MARGIN = 0.05
-"""Seconds past the end of a cool-down before the pod is tried again (clock granularity)."""
 
 
 def _finished(rt: Runtime, key: str, uid: PodUID) -> None:
@@ -323,23 +297,6 @@ def _roll_back(
             continue  # allocated and announced earlier: not ours to take back
         rt.ipam.release(att.ref, fence=rt.fence, uid=att.uid)
         rt.index.drop(att.ref)
-
-
-def refuse(
-    rt: Runtime,
-    key: str,
-    pod: Mapping[str, Any],
-    errors: Sequence[PermanentError],
-) -> None:
-    rt.refused.add(key)
-    for error in errors:
-        metrics.ALLOCATION_ERRORS.labels(error.reason).inc()
-        if isinstance(error, NAD_REFUSALS):
-            metrics.NAD_ERRORS.labels(error.reason).inc()
-        log.warning("%s: refused (%s): %s", pod_ref(pod), error.reason, error)
-        # Waiting out a cool-down is routine, not a problem with the pod.
-        kind = "Normal" if isinstance(error, SubnetCoolingDown) else "Warning"
-        rt.recorder.record(involved(pod), error.reason, str(error), kind=kind)
 
 
 def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:

@@ -38,7 +38,8 @@ from reconciler.kube.client import JSON
 from reconciler.kube.informer import object_key
 from reconciler.kube.resources import NODES, PODS
 from reconciler.objects import deletion_time, node_name, node_readiness, pod_ref, pod_uid
-from reconciler.podflow import involved, release_unless_retained, require_index
+from reconciler.podflow import release_unless_retained, require_index
+from reconciler.refusals import involved
 from reconciler.runtime import Runtime
 
 log = logging.getLogger("nicpool.stuck")
