@@ -8,7 +8,7 @@ ASSETS = $$(bash ops/tools/build-test-binaries.sh)
 PYTEST_ARGS ?=
 
 .PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e lint \
-        bench bench-store bench-e2e bench-cni demo test-binaries clean \
+        bench bench-store bench-e2e bench-cni bench-peers demo test-binaries clean \
         node-deps cluster cluster-down demo-node test-node
 
 all: test
@@ -51,7 +51,7 @@ lint: venv
 	$(BIN)/ruff check store reconciler cnibin ops tests
 	$(BIN)/ruff format --check store reconciler cnibin ops tests
 	$(BIN)/mypy
-	$(BIN)/mypy --strict --explicit-package-bases ops/demo ops/lab ops/node
+	$(BIN)/mypy --strict --explicit-package-bases ops/demo ops/lab ops/node tests/bench
 	$(BIN)/lint-imports
 
 bench: bench-store bench-cni bench-e2e
@@ -65,6 +65,19 @@ bench-cni: deps
 
 bench-e2e: deps test-binaries
 	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m tests.bench.e2e
+
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[test,lint,bench]'
+	touch $(BENCH_STAMP)
+
+# nicpool beside Whereabouts (built once from the Go module proxy), host-local and the
+# apiserver floor, then nicpool at 10k/100k leases: results/peers.json + results/peers/*.png.
+# PEERS_ARGS='--pods 100 --scale 10000' for a shorter run; see python -m tests.bench.peers -h.
+PEERS_ARGS ?= --profile
+bench-peers: deps test-binaries $(BENCH_STAMP)
+	bash ops/tools/build-whereabouts.sh >/dev/null
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m tests.bench.peers $(PEERS_ARGS)
 
 demo: deps test-binaries
 	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m ops.demo
