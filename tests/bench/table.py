@@ -48,7 +48,8 @@ def cell(value: Any) -> str:
 
 
 def render(path: Path) -> str:
-    if path.name == "peers.json":
+    """A peers result (``peers*.json``) side by side; any other file as a flat table."""
+    if path.name.startswith("peers"):
         try:
             return f"## {path.stem}\n\n" + peers_table(json.loads(path.read_text()))
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -82,8 +83,9 @@ def peers_table(doc: dict[str, Any]) -> str:
         key=lambda r: (r["pods"], r["nics_per_pod"], r["callers"], SYSTEM_ORDER.get(r["name"], 9)),
     )
     lines = [
-        "| system | workload | time (s) | ADD p50 (ms) | ADD p99 (ms) | errors | ratio to floor |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| system | workload | time (s) | ADD p50 (ms) | ADD p99 (ms) | errors | ratio to floor "
+        "| CPU s, all processes | load (1 min, before/after) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         shape = f"{r['pods']} x {r['nics_per_pod']}"
@@ -101,13 +103,20 @@ def peers_table(doc: dict[str, Any]) -> str:
         )
         lines.append(
             f"| {r['name']} | {shape} | {seconds} | {_num(r['add_p50_ms'])} | "
-            f"{_num(r['add_p99_ms'])} | {errors} | {ratio} |"
+            f"{_num(r['add_p99_ms'])} | {errors} | {ratio} | {_num(cpu_total(r))} | "
+            f"{_num(r.get('load_average_1m_before'))}/{_num(r.get('load_average_1m_after'))} |"
         )
     out = ["\n".join(lines)]
     scale = doc.get("scale", [])
     if scale:
         out.append(scale_table(scale))
     return "\n\n".join(out) + "\n"
+
+
+def cpu_total(row: dict[str, Any]) -> float | None:
+    """CPU seconds of every process the run started, over the whole workload (ADDs and DELs)."""
+    found = (row.get("where") or {}).get("cpu_seconds")
+    return sum(found.values()) if found else None
 
 
 def _ctl(step: dict[str, Any], name: str) -> str:

@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bench.stop()
     save()
-    figures = args.output.parent / "peers"
+    figures = args.output.parent / args.output.stem
     if bench.samples:
         figures.mkdir(parents=True, exist_ok=True)
         (figures / "samples.json").write_text(json.dumps(bench.samples) + "\n")

@@ -66,6 +66,7 @@ def row(outcome: Outcome, load: float) -> dict[str, Any]:
         entry["patched_p99_ms"] = entry.pop("allocated_p99_ms")
     entry["error_samples"] = [f"{n} x {text}" for text, n in Counter(errors).most_common(3)]
     entry["load_average_1m_before"] = round(load, 2)
+    entry["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     return entry
 
 
