@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ def footer(result: dict[str, Any]) -> str:
 
 
 def _save(fig: Figure, result: dict[str, Any], path: Path) -> Path:
-    fig.text(0.01, 0.005, footer(result), fontsize=7, color="dimgray", ha="left", va="bottom")
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    lines = textwrap.wrap(footer(result), width=int(fig.get_figwidth() * 17))
+    text = "\n".join(lines)
+    fig.text(0.01, 0.005, text, fontsize=7, color="dimgray", ha="left", va="bottom")
+    fig.tight_layout(rect=(0, 0.035 * len(lines) * 4 / fig.get_figheight(), 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
