@@ -20,7 +20,6 @@ whichever system runs.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -166,11 +165,3 @@ class HostLocal:
 
     def cni(self, command: str, config: bytes, pod: Pod, ifname: str) -> str | None:
         return run_plugin(self.binary, command, config, pod, ifname)
-
-
-def version_of(binary: Path) -> str:
-    """What a CNI plugin reports for VERSION (its supported spec versions)."""
-    from ops.lab.cni import exec_plugin
-
-    outcome = exec_plugin(binary, "VERSION", {"cniVersion": "0.3.1"}, cni_path=[binary.parent])
-    return json.dumps(outcome.doc) if outcome.doc else outcome.stderr.strip()

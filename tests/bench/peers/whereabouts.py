@@ -74,12 +74,6 @@ class Whereabouts:
         }
         self.flat_file.write_text(json.dumps(flat))
 
-    def version(self) -> str:
-        done = subprocess.run(
-            [str(self.binary)], capture_output=True, text=True, check=False, timeout=30
-        )
-        return (done.stdout or done.stderr).strip().splitlines()[0] if done else ""
-
     def start(self) -> None:
         """Nothing runs between calls: every ADD and DEL is its own process."""
 
