@@ -90,6 +90,7 @@ class Controller:
                 handler=handlers.get(resource.plural),
                 stop=self.stop,
                 watch_timeout=settings.watch_timeout,
+                on_relist=self._ip_objects_listed if resource is IPS else None,
             )
         self.election = Election(
             etcd, prefix, identity=settings.identity, ttl=settings.election_ttl, on_lost=self._lost
@@ -165,6 +166,15 @@ class Controller:
             self.stop.wait(0.02)
         if not self.stop.is_set():
             self.rt.informer(IPS).start()
+
+    def _ip_objects_listed(self) -> None:
+        """Visit the pods whose IP objects waited for this list (on the leader)."""
+        rt = self.rt
+        with rt.ip_objects_lock:
+            pending, rt.ip_objects_pending = rt.ip_objects_pending, set()
+        if rt.leading:
+            for key in pending:
+                rt.queue.add(("pod", key))
 
     def run(self) -> None:
         """Campaign, lead until the lease is lost, campaign again; until ``stop``.

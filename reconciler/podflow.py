@@ -301,8 +301,12 @@ def _roll_back(
 
 def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:
     ips = rt.informer(IPS)
-    if not ips.synced.is_set():
-        return  # drift is repaired on the pod's next visit, once the IP cache is listed
+    with rt.ip_objects_lock:
+        if not ips.synced.is_set():
+            # The IP cache is listed after the caches planning needs; this pod is
+            # visited again once it is (see Controller._ip_objects_listed).
+            rt.ip_objects_pending.update(str(att.ref.pod) for att in attachments)
+            return
     for att in attachments:
         ensure_ip_object(rt.kube, att, ips.get(ip_object_name(att)), rt.ip_written)
 

@@ -6,6 +6,7 @@ workflow, the subnet sync and the GC so each stays a small module.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +123,10 @@ class Runtime:
     stuck: dict[str, str] = field(default_factory=dict)
     """Pods (``ns/name``) stuck on a NotReady node and still holding addresses -> the node."""
     ip_written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ip_objects_pending: set[str] = field(default_factory=set)
+    """Pods (``ns/name``) allocated before the IP objects were listed: their IP
+    objects are written when the list is in (a Pending pod may see no other event)."""
+    ip_objects_lock: threading.Lock = field(default_factory=threading.Lock)
     """IP object specs this process wrote (see ``ipobjects.ensure_ip_object``)."""
     claim_refusals: BoundedMap[str, tuple[str, str]] = field(
         default_factory=lambda: BoundedMap(REFUSED_REMEMBERED)

@@ -45,6 +45,20 @@ class UnreliableKube(KubeClient):
         self._flowing = threading.Event()
         self._flowing.set()
         self.pod_watch_breaks = 0
+        self._held_lists: dict[str, threading.Event] = {}
+
+    def hold_lists(self, resource: Resource) -> None:
+        """``resource``'s lists wait until :meth:`release_lists` (a slow, huge list)."""
+        self._held_lists[resource.plural] = threading.Event()
+
+    def release_lists(self, resource: Resource) -> None:
+        self._held_lists.pop(resource.plural).set()
+
+    def list(self, resource: Resource, *, page: int = 500) -> tuple[list[JSON], str]:
+        held = self._held_lists.get(resource.plural)
+        if held is not None:
+            held.wait()
+        return super().list(resource, page=page)
 
     def break_pod_watch(self) -> None:
         self._break.set()
@@ -117,11 +131,15 @@ def network_and_controller(
 
 
 def start_controller(
-    plane: ControlPlane, *, prefix: str | None = None, **settings: Any
+    plane: ControlPlane,
+    *,
+    prefix: str | None = None,
+    kube: UnreliableKube | None = None,
+    **settings: Any,
 ) -> InProcessController:
     """A leading in-process controller on ``plane`` with its own etcd prefix."""
     assert plane.etcd is not None
-    kube = UnreliableKube(load_endpoint(str(plane.kubeconfig)))
+    kube = kube or UnreliableKube(load_endpoint(str(plane.kubeconfig)))
     etcd = connect(EtcdSettings(endpoints=(plane.etcd.endpoint,)))
     prefix = prefix or f"/nicpool-inproc-{uuid.uuid4().hex[:8]}/v1/"
     options: dict[str, Any] = {"workers": 4, "election_ttl": 3, **settings}
