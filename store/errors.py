@@ -195,3 +195,21 @@ STATE_REFUSALS: tuple[type[PermanentError], ...] = (
 )
 """Refusals that depend on the bitmaps and spec a plan read, which may come from
 the leader's cache: ``store.leases`` confirms each against etcd before returning it."""
+
+
+class VipInUse(PermanentError):
+    """A Vip's address is already borrowed by another pod NIC (one at a time)."""
+
+    reason = "VipInUse"
+
+
+class VipNotReserved(PermanentError):
+    """The Vip has no reservation in the store (yet): nothing to borrow."""
+
+    reason = "VipNotReady"
+
+
+class VipSubnetMismatch(PermanentError):
+    """The Vip reserves an address of another Subnet than the NIC's."""
+
+    reason = "VipSubnetMismatch"

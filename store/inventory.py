@@ -8,14 +8,15 @@ through ``store.leases.Ipam`` (which extends this class) and
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from store.core.bitmap import Chunk
-from store.core.identity import AttachmentRef, OwnerRef, SubnetName
+from store.core.identity import AttachmentRef, Family, OwnerRef, SubnetName
 from store.core.keys import Keys
 from store.core.owners import OwnerRecord, decode_owner
 from store.core.records import Attachment, Lease, RecordError, decode_attachment, decode_lease
 from store.core.subnetspec import SubnetSpec
-from store.core.usage import FamilyUsage, family_usage
+from store.core.usage import FamilyOccupancy, FamilyUsage, family_occupancy, family_usage
 from store.errors import UnknownSubnet
 from store.etcd import EtcdClient
 
@@ -63,16 +64,22 @@ class Inventory:
 
     def usage(self, subnet: SubnetName) -> list[FamilyUsage]:
         """Per family: total, used, available and excluded addresses, from the bitmaps."""
+        spec = self._spec(subnet)
+        return [family_usage(lay, self._chunks(subnet, lay.family)) for lay in spec.layouts]
+
+    def occupancy(self, subnet: SubnetName) -> list[FamilyOccupancy]:
+        """Per family: the counts of :meth:`usage` and the leased runs (Subnet and IPPool
+        status), from one read of the bitmaps."""
+        spec = self._spec(subnet)
+        return [family_occupancy(lay, self._chunks(subnet, lay.family)) for lay in spec.layouts]
+
+    def _spec(self, subnet: SubnetName) -> SubnetSpec:
         kv, _ = self.client.get(self.keys.spec(subnet))
         if kv is None:
             raise UnknownSubnet(f"subnet {subnet} is not registered in the store")
-        spec = SubnetSpec.from_json(kv.value)
-        found = []
-        for layout in spec.layouts:
-            prefix = self.keys.bitmap(subnet, layout.family)
-            chunks = (
-                Chunk.decode(int(kv.key[len(prefix) :], 16), kv.value)
-                for kv in self.client.iter_prefix(prefix, page=64)
-            )
-            found.append(family_usage(layout, chunks))
-        return found
+        return SubnetSpec.from_json(kv.value)
+
+    def _chunks(self, subnet: SubnetName, family: Family) -> Iterator[Chunk]:
+        prefix = self.keys.bitmap(subnet, family)
+        for kv in self.client.iter_prefix(prefix, page=64):
+            yield Chunk.decode(int(kv.key[len(prefix) :], 16), kv.value)

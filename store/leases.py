@@ -343,7 +343,12 @@ class Ipam(Inventory):
     # -- release: see store.releases ---------------------------------------------
 
     def release(
-        self, ref: AttachmentRef, *, fence: Fencing, uid: PodUID | None = None
+        self,
+        ref: AttachmentRef,
+        *,
+        fence: Fencing,
+        uid: PodUID | None = None,
+        unless_exists: Sequence[str] = (),
     ) -> Attachment | None:
         """Free a pod NIC's addresses, MAC and records.
 
@@ -351,9 +356,10 @@ class Ipam(Inventory):
         ``uid`` is given and the attachment belongs to another pod UID (a
         successor of the same name that must keep its addresses). A NIC
         holding an owner's addresses only *leaves* (:meth:`leave`): nothing
-        but the owner's end frees them (DESIGN.md, Owners).
+        but the owner's end frees them (DESIGN.md, Owners). ``unless_exists``:
+        keys whose existence means "not now" (a Vip's binding): None then.
         """
-        return releases.release(self, ref, fence=fence, uid=uid)
+        return releases.release(self, ref, fence=fence, uid=uid, unless_exists=unless_exists)
 
     def leave(
         self, ref: AttachmentRef, *, fence: Fencing, uid: PodUID | None = None

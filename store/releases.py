@@ -9,8 +9,8 @@
   holder attachments still name it go together.
 * :func:`clear_predecessor`: before a pod NIC is allocated, a proven-gone
   predecessor of the same name is cleared in a transaction of its own when
-  it lives in another subnet or involves an owner (the allocation's own
-  plan then starts from nothing).
+  it lives in another subnet, involves an owner or borrows a Vip's address
+  (the allocation's own plan then starts from nothing).
 
 Each reads what it changes and compares it in its transaction (plus the
 fence, :mod:`store.guard`); a lost race is re-read and retried
@@ -19,11 +19,12 @@ fence, :mod:`store.guard`); a lost race is re-read and retried
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from store.core.identity import AttachmentRef, OwnerRef, PodUID
-from store.core.ops import Get, KeyValue
+from store.core.identity import AttachmentRef, OwnerRef, PodUID, Revision
+from store.core.ops import Compare, CreateRevisionIs, Get, KeyValue
 from store.core.owners import (
     ExistingOwner,
     OwnerRecord,
@@ -52,16 +53,28 @@ class Left:
 
 
 def release(
-    ipam: Ipam, ref: AttachmentRef, *, fence: Fencing, uid: PodUID | None
+    ipam: Ipam,
+    ref: AttachmentRef,
+    *,
+    fence: Fencing,
+    uid: PodUID | None,
+    unless_exists: Sequence[str] = (),
 ) -> Attachment | None:
+    """``unless_exists``: keys whose existence means "not now" (a Vip's binding, when
+    its reservation is released): None is returned when one exists, and the
+    transaction compares their absence, so one written meanwhile makes it re-read."""
     for attempt in retrying("release", subject=ref):
         with attempt:
-            return _release_once(ipam, ref, fence, uid)
+            return _release_once(ipam, ref, fence, uid, unless_exists)
     raise AssertionError("unreachable: retrying re-raises")
 
 
 def _release_once(
-    ipam: Ipam, ref: AttachmentRef, fence: Fencing, uid: PodUID | None
+    ipam: Ipam,
+    ref: AttachmentRef,
+    fence: Fencing,
+    uid: PodUID | None,
+    unless_exists: Sequence[str],
 ) -> Attachment | None:
     kv, _ = ipam.client.get(ipam.keys.attachment(ref))
     if kv is None:
@@ -72,6 +85,9 @@ def _release_once(
     if attachment.owner is not None:
         left = _leave_once(ipam, kv, attachment, fence)
         return left.attachment if left is not None else None
+    if any(ipam.client.get(key)[0] is not None for key in unless_exists):
+        return None
+    absent: list[Compare] = [CreateRevisionIs(key, Revision(0)) for key in unless_exists]
     state = ipam.state(attachment.subnet)
     with state.lock:
         try:
@@ -79,9 +95,10 @@ def _release_once(
         except UnknownSubnet:
             # The subnet is gone from the store: delete the records, no bits to clear.
             compare, deletes = release_ops(ipam.keys, attachment, kv.mod_revision)
-            ipam.txn(state, [compare], deletes, fence)
+            ipam.txn(state, [compare, *absent], deletes, fence)
         else:
             plan.release(attachment, kv.mod_revision)
+            plan.compares += absent
             ipam.commit(state, plan, fence)
     return attachment
 
@@ -166,8 +183,8 @@ def clear_predecessor(
         compares, ops, _ = leave_ops(ipam.keys, old, found.mod_revision, found_owner)
         guarded_txn(ipam.client, compares, ops, fence)
         return True
-    if old.subnet == request.subnet and request.owner is None:
-        return False  # the allocation's own plan replaces it
+    if old.subnet == request.subnet and request.owner is None and old.vip is None:
+        return False  # the allocation's own plan replaces it (never a Vip's borrower)
     state = ipam.state(old.subnet)
     # That subnet's lock is not taken (another thread may hold it while waiting
     # for this one's): a fresh plan with its own compares, then its cache is dropped.

@@ -32,6 +32,23 @@ class FamilyLayout:
     """Network/broadcast/gateway and ``excludeIps``, as offset ranges."""
     excluded: Ranges
     """Only the ``excludeIps`` part of ``reserved`` (for usage reporting)."""
+    pooled: Ranges = Ranges()
+    """Addresses of the Subnet's IPPools: handed out only to pods that ask for a pool
+    (or an address) there, never as the next free address (Kube-OVN's default pool
+    is the Subnet minus its IPPools)."""
+
+    @cached_property
+    def for_next_free(self) -> FamilyLayout:
+        """This layout as the next-free search sees it: pool addresses reserved too."""
+        if not self.pooled.pairs:
+            return self
+        return FamilyLayout(
+            family=self.family,
+            cidr=self.cidr,
+            gateway=self.gateway,
+            reserved=self.reserved.union(self.pooled),
+            excluded=self.excluded,
+        )
 
     @cached_property
     def network(self) -> IPNetwork:

@@ -11,10 +11,12 @@
     <prefix>subnets/<subnet>/generation/<4|6>      rewritten by every allocation or release
     <prefix>subnets/<subnet>/leases/<ip>           Lease record per address
     <prefix>subnets/<subnet>/macs/<mac>            MAC index: the attachment key holding it
+    <prefix>subnets/<subnet>/vips/<vip>            the pod NIC attachment key borrowing a Vip
     <prefix>attachments/<ns>/<pod>/<provider>      Attachment record per pod NIC (owner index)
     <prefix>attachments/<ns>/<pod>/<provider>@<if> ... of each NIC of a provider attached twice
     <prefix>owners/ipamclaim/<ns>/<claim>          OwnerRecord of an IPAMClaim's addresses
     <prefix>owners/vm/<ns>/<vm>/<provider>[@<if>]  OwnerRecord of a VM NIC's addresses
+    <prefix>attachments/_vip/<vip>/vip             a Vip's reservation (``store.core.vips``)
 
 The version lives in the prefix, so a future format can be written beside
 the old one and migrated. Chunk numbers are zero-padded hex so a prefix scan
@@ -95,6 +97,10 @@ class Keys:
 
     def mac(self, name: SubnetName, mac: Mac) -> str:
         return f"{self.subnet(name)}macs/{mac}"
+
+    def vip_binding(self, name: SubnetName, vip: str) -> str:
+        """Which pod NIC borrows the Vip's address (absent while the Vip is unused)."""
+        return f"{self.subnet(name)}vips/{vip}"
 
     @property
     def attachments(self) -> str:

@@ -131,6 +131,8 @@ class BatchPlan:
         if existing is not None and (request.owner or existing.attachment.owner):
             # Never free an owner's bits for a successor, nor plan two owners at once.
             raise ValueError(f"{request.ref}: clear its predecessor's owned NIC first")
+        if existing is not None and existing.attachment.vip is not None:
+            raise ValueError(f"{request.ref}: give its predecessor's Vip back first")
         size = estimated_bytes(request)
         if size > MAX_RECORD_BYTES:
             raise RecordTooLarge(
@@ -242,6 +244,8 @@ class BatchPlan:
         return deletes
 
     def _free(self, attachment: Attachment) -> None:
+        if attachment.vip is not None:
+            return  # the Vip's reservation keeps the bits (store.core.vips)
         self.free(attachment.ips)
 
     def _unfree(self, attachment: Attachment) -> None:
@@ -350,7 +354,9 @@ class BatchPlan:
 
     def _next_free(self, layout: FamilyLayout) -> Offset:
         cursor, cooling = self.cursors.get(layout.family, -1), CoolDown(self.cooldown, self.now)
-        return allocator.choose_next(self.spec.name, layout, self.chunks, cursor, cooling)
+        # IPPool addresses are skipped: they go only to pods that ask for them.
+        search = layout.for_next_free
+        return allocator.choose_next(self.spec.name, search, self.chunks, cursor, cooling)
 
     def _lease_put(self, attachment: Attachment, ip: str, owner_uid: str = "") -> Put:
         owned = attachment.owner is not None
@@ -390,8 +396,15 @@ def estimated_bytes(request: AllocationRequest) -> int:
 def release_ops(
     keys: Keys, attachment: Attachment, mod_revision: Revision
 ) -> tuple[Compare, list[Op]]:
-    """Deleting an attachment's records, guarded by its mod_revision."""
+    """Deleting an attachment's records, guarded by its mod_revision.
+
+    A NIC that borrows a Vip's address gives up only itself and its binding:
+    the lease, MAC index and bit stay the Vip's.
+    """
     att_key = keys.attachment(attachment.ref)
+    if attachment.vip is not None:
+        binding = keys.vip_binding(attachment.subnet, attachment.vip)
+        return ModRevisionIs(att_key, mod_revision), [Delete(att_key), Delete(binding)]
     deletes: list[Op] = [Delete(att_key), Delete(keys.mac(attachment.subnet, attachment.mac))]
     deletes += [Delete(keys.lease(attachment.subnet, leased.ip)) for leased in attachment.ips]
     return ModRevisionIs(att_key, mod_revision), deletes

@@ -44,3 +44,42 @@ class Ranges:
 
     def union(self, other: Ranges) -> Ranges:
         return Ranges.of(self.pairs + other.pairs)
+
+    def intersection(self, other: Ranges) -> Ranges:
+        """Offsets in both (two sorted lists walked once)."""
+        found: list[tuple[int, int]] = []
+        i = j = 0
+        while i < len(self.pairs) and j < len(other.pairs):
+            (a0, a1), (b0, b1) = self.pairs[i], other.pairs[j]
+            low, high = max(a0, b0), min(a1, b1)
+            if low <= high:
+                found.append((low, high))
+            if a1 < b1:
+                i += 1
+            else:
+                j += 1
+        return Ranges(tuple(found))
+
+    def difference(self, other: Ranges) -> Ranges:
+        """Offsets in ``self`` and not in ``other``."""
+        found: list[tuple[int, int]] = []
+        j = 0
+        for first, last in self.pairs:
+            low = first
+            while j < len(other.pairs) and other.pairs[j][1] < low:
+                j += 1
+            k = j
+            while k < len(other.pairs) and other.pairs[k][0] <= last:
+                b0, b1 = other.pairs[k]
+                if b0 > low:
+                    found.append((low, b0 - 1))
+                low = max(low, b1 + 1)
+                if low > last:
+                    break
+                k += 1
+            if low <= last:
+                found.append((low, last))
+        return Ranges(tuple(found))
+
+    def overlaps(self, other: Ranges) -> bool:
+        return bool(self.intersection(other).pairs)

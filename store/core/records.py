@@ -95,6 +95,10 @@ class Attachment:
     StatefulSet retention would otherwise keep."""
     owner: OwnerRef | None = None
     """The claim or VM whose addresses this pod NIC holds; None: the pod's own."""
+    vip: str | None = None
+    """Set when this NIC borrows the address of a Kube-OVN ``Vip`` (its name): the
+    Vip's own reservation keeps the lease, bit and MAC (``store.core.vips``), so
+    releasing this NIC frees nothing but the NIC and its binding."""
 
     def ip_csv(self) -> str:
         """Kube-OVN's ``ip_address`` annotation value: ``v4`` / ``v6`` / ``v4,v6``."""
@@ -145,6 +149,8 @@ def encode_attachment(att: Attachment) -> bytes:
         doc["release"] = True
     if att.owner is not None:
         doc["owner"] = owner_json(att.owner)  # only when owned: old bytes unchanged
+    if att.vip is not None:
+        doc["vip"] = att.vip  # only for a NIC that borrows a Vip's address
     return _dumps(doc)
 
 
@@ -175,6 +181,7 @@ def decode_attachment(raw: bytes) -> Attachment:
             fence=Revision(int(doc.get("fence", 0))),
             release_requested=bool(doc.get("release", False)),
             owner=None if doc.get("owner") is None else owner_from_json(doc["owner"]),
+            vip=None if doc.get("vip") is None else str(doc["vip"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordError(f"unreadable attachment record: {exc}") from exc

@@ -52,6 +52,10 @@ class SubnetSpec:
     layouts: tuple[FamilyLayout, ...]
     exclude_ips: tuple[str, ...] = ()
     mtu: int = 0
+    pooled_ips: tuple[str, ...] = ()
+    """The Subnet's IPPools' addresses (``a..b`` ranges), which the next-free search
+    skips. Not a field of the Subnet object: the controller derives it from the
+    IPPools naming this Subnet (:meth:`with_pooled`)."""
 
     def layout(self, family: int) -> FamilyLayout | None:
         return next((lay for lay in self.layouts if lay.family == family), None)
@@ -83,9 +87,23 @@ class SubnetSpec:
             "excludeIps": list(self.exclude_ips),
             "mtu": self.mtu,
         }
+        if self.pooled_ips:
+            doc["pooledIps"] = list(self.pooled_ips)
         if origin is not None:
             doc["origin"] = origin
         return json.dumps(doc, sort_keys=True).encode()
+
+    def with_pooled(self, entries: Sequence[str]) -> SubnetSpec:
+        """This spec with ``entries`` (inside the Subnet) as its IPPools' addresses."""
+        return parse_subnet_spec(
+            self.name,
+            cidr_block=self.cidr_block,
+            provider=self.provider,
+            gateway=",".join(lay.gateway for lay in self.layouts),
+            exclude_ips=self.exclude_ips,
+            mtu=self.mtu,
+            pooled_ips=entries,
+        )
 
     @classmethod
     def from_json(cls, raw: bytes) -> SubnetSpec:
@@ -97,6 +115,7 @@ class SubnetSpec:
             gateway=doc["gateway"],
             exclude_ips=doc["excludeIps"],
             mtu=doc.get("mtu", 0),
+            pooled_ips=doc.get("pooledIps", ()),
         )
 
 
@@ -109,6 +128,7 @@ def parse_subnet_spec(
     exclude_ips: Sequence[str] = (),
     protocol: str | None = None,
     mtu: int = 0,
+    pooled_ips: Sequence[str] = (),
 ) -> SubnetSpec:
     """Validate a Subnet's fields; raise ``InvalidSubnetSpec`` naming what is wrong."""
     _check_name(name)
@@ -122,8 +142,14 @@ def parse_subnet_spec(
             f"subnet {name}: mtu {mtu!r} is not 0 (unset) or an integer in 68..65535"
         )
     excludes = _parse_excludes(name, exclude_ips, networks)
+    pooled = _parse_excludes(name, pooled_ips, networks, field="pooled addresses")
     layouts = tuple(
-        _layout(networks[family], gateways[family], excludes.get(family, Ranges()))
+        _layout(
+            networks[family],
+            gateways[family],
+            excludes.get(family, Ranges()),
+            pooled.get(family, Ranges()),
+        )
         for family in sorted(networks)
     )
     return SubnetSpec(
@@ -132,6 +158,7 @@ def parse_subnet_spec(
         layouts=layouts,
         exclude_ips=tuple(str(e).strip() for e in exclude_ips),
         mtu=mtu,
+        pooled_ips=tuple(str(e).strip() for e in pooled_ips),
     )
 
 
@@ -206,20 +233,24 @@ def cidr_of(networks: dict[int, IPNetwork]) -> str:
 
 
 def _parse_excludes(
-    name: str, entries: Sequence[str], networks: dict[int, IPNetwork]
+    name: str,
+    entries: Sequence[str],
+    networks: dict[int, IPNetwork],
+    *,
+    field: str = "excludeIps",
 ) -> dict[int, Ranges]:
     if isinstance(entries, str) or not isinstance(entries, Sequence):
-        raise InvalidSubnetSpec(f"subnet {name}: excludeIps must be a list of strings")
+        raise InvalidSubnetSpec(f"subnet {name}: {field} must be a list of strings")
     found: dict[int, list[tuple[int, int]]] = {}
     for entry in entries:
         try:
             first, last = _exclude_range(str(entry))
         except InvalidAddress as exc:
-            raise InvalidSubnetSpec(f"subnet {name}: excludeIps entry {entry!r}: {exc}") from exc
+            raise InvalidSubnetSpec(f"subnet {name}: {field} entry {entry!r}: {exc}") from exc
         network = networks.get(first.version)
         if network is None or first not in network or last not in network:
             raise InvalidSubnetSpec(
-                f"subnet {name}: excludeIps entry {entry!r} is not inside {cidr_of(networks)}"
+                f"subnet {name}: {field} entry {entry!r} is not inside {cidr_of(networks)}"
             )
         base = int(network.network_address)
         found.setdefault(first.version, []).append((int(first) - base, int(last) - base))
@@ -243,7 +274,9 @@ def _exclude_range(entry: str) -> tuple[IPAddress, IPAddress]:
     return ip, ip
 
 
-def _layout(network: IPNetwork, gateway: IPAddress, excluded: Ranges) -> FamilyLayout:
+def _layout(
+    network: IPNetwork, gateway: IPAddress, excluded: Ranges, pooled: Ranges
+) -> FamilyLayout:
     gw_offset = int(gateway) - int(network.network_address)
     structural = Ranges.of([*structural_reserved(network), (gw_offset, gw_offset)])
     family: Family = 4 if network.version == 4 else 6
@@ -253,4 +286,5 @@ def _layout(network: IPNetwork, gateway: IPAddress, excluded: Ranges) -> FamilyL
         gateway=str(gateway),
         reserved=structural.union(excluded),
         excluded=excluded,
+        pooled=pooled,
     )
