@@ -51,6 +51,7 @@ GATEWAY = "gateway"
 LOGICAL_SWITCH = "logical_switch"
 IP_POOL = "ip_pool"
 ROUTES = "routes"
+DEFAULT_ROUTE = "default_route"
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$")
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -160,6 +161,14 @@ def _pool_name(text: str, what: str) -> str:
             f"{what}: {text!r} is neither an address list nor an IPPool name"
         )
     return text
+
+
+def parse_default_route(value: str, what: str) -> bool:
+    """Kube-OVN's ``default_route``: ``"true"`` or ``"false"``, nothing looser."""
+    text = value.strip()
+    if text not in ("true", "false"):
+        raise InvalidAnnotation(f'{what}: {text!r} must be "true" or "false"')
+    return text == "true"
 
 
 def parse_logical_switch(value: str, what: str) -> str:

@@ -161,6 +161,85 @@ class IPAMClaimInUse(ClaimRefusal):
     reason = "IPAMClaimInUse"
 
 
+class IPPoolRefused(PermanentError):
+    """``ip_pool`` names an IPPool nicpool refused (see the IPPool's conditions)."""
+
+    reason = "IPPoolNotReady"
+
+
+class IPPoolNamespaceMismatch(PermanentError):
+    """The IPPool's ``spec.namespaces`` does not list the pod's namespace."""
+
+    reason = "IPPoolNamespaceMismatch"
+
+
+class IPPoolOutsideSubnet(PermanentError):
+    """An IPPool entry is not inside its Subnet (or of a family the Subnet lacks)."""
+
+    reason = "IPPoolOutsideSubnet"
+
+
+class IPPoolOverlap(PermanentError):
+    """An IPPool shares addresses with an older IPPool of the same Subnet."""
+
+    reason = "IPPoolOverlap"
+
+
+class IPPoolSubnetNotFound(PermanentError):
+    """An IPPool's ``spec.subnet`` names no usable Subnet."""
+
+    reason = "IPPoolSubnetNotFound"
+
+
+class BeingDeleted(PermanentError):
+    """A Subnet, IPPool or Vip being deleted: pods keep what they hold, nothing new is
+    allocated from it (its finalizer waits for the last lease)."""
+
+    reason = "BeingDeleted"
+
+
+class SubnetDeleting(BeingDeleted):
+    reason = "SubnetDeleting"
+
+
+class IPPoolDeleting(BeingDeleted):
+    reason = "IPPoolDeleting"
+
+
+class VipDeleting(BeingDeleted):
+    reason = "VipDeleting"
+
+
+class SubnetOverlap(PermanentError):
+    """A Subnet's CIDR overlaps an older Subnet of the same network (see ``core.overlaps``)."""
+
+    reason = "CIDROverlap"
+
+
+class InvalidVip(PermanentError):
+    """A Vip object nicpool cannot read (no subnet, bad addresses or MAC)."""
+
+    reason = "InvalidVip"
+
+
+class VipNotFound(PermanentError):
+    """The pod's ``vip`` annotation names a Vip that does not exist."""
+
+    reason = "VipNotFound"
+
+
+class VipNamespaceMismatch(PermanentError):
+    """The Vip's ``spec.namespace`` is another namespace than the pod's."""
+
+    reason = "VipNamespaceMismatch"
+
+
+class VipNoNic(PermanentError):
+    """``ovn.kubernetes.io/vip`` names a Vip of a Subnet none of the pod's NICs uses."""
+
+    reason = "VipSubnetMismatch"
+
+
 NAD_REFUSALS: tuple[type[PermanentError], ...] = (NadNotFound, NadNoProvider, InvalidNadConfig)
 """Refusals caused by a NetworkAttachmentDefinition (``nicpool_nad_errors_total``)."""
 

@@ -17,16 +17,25 @@ a second subnet.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.errors import InvalidIPPool, IPPoolSubnetMismatch, UnknownIPPool
+from reconciler.core.errors import (
+    InvalidIPPool,
+    IPPoolNamespaceMismatch,
+    IPPoolRefused,
+    IPPoolSubnetMismatch,
+    UnknownIPPool,
+)
 from reconciler.core.subnets import SubnetView
 from store.core.addressing import FamilyLayout, parse_ip
-from store.errors import InvalidAddress
+from store.core.ranges import Ranges
+from store.errors import InvalidAddress, PermanentError
 
 MAX_CANDIDATES = 4096
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -34,26 +43,67 @@ class IPPoolView:
     name: str
     subnet: str
     ips: tuple[str, ...]
+    namespaces: tuple[str, ...] = ()
+    """Namespaces whose pods take addresses from this pool by default; when set, only
+    they may use it (Kube-OVN's ``spec.namespaces``)."""
+    uid: str = ""
+    created: str = ""
+    """``metadata.creationTimestamp``: the older of two overlapping pools wins."""
+    deleting: bool = False
+
+    def serves(self, namespace: str) -> bool:
+        return not self.namespaces or namespace in self.namespaces
 
 
-def ippool_from_object(name: str, spec: Mapping[str, Any]) -> IPPoolView:
+def ippool_from_object(
+    name: str, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+) -> IPPoolView:
+    """An IPPool object -> IPPoolView; InvalidIPPool (reported on the IPPool) if unreadable."""
     subnet = spec.get("subnet")
     ips = spec.get("ips") or []
+    namespaces = spec.get("namespaces") or []
     if not isinstance(subnet, str) or not subnet:
         raise InvalidIPPool(f"IPPool {name}: spec.subnet is required")
     if not isinstance(ips, list) or not all(isinstance(i, str) for i in ips):
         raise InvalidIPPool(f"IPPool {name}: spec.ips must be a list of strings")
+    if not isinstance(namespaces, list) or not all(
+        isinstance(n, str) and _NAMESPACE.match(n) for n in namespaces
+    ):
+        raise InvalidIPPool(f"IPPool {name}: spec.namespaces must be a list of namespace names")
     for entry in ips:
         entry_range(name, entry)  # refuse a bad entry now, not at a pod's allocation
-    return IPPoolView(name=name, subnet=subnet, ips=tuple(ips))
+    meta = meta or {}
+    return IPPoolView(
+        name=name,
+        subnet=subnet,
+        ips=tuple(ips),
+        namespaces=tuple(sorted(set(namespaces))),
+        uid=str(meta.get("uid", "")),
+        created=str(meta.get("creationTimestamp", "")),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
 
 
 def lookup_pool(
-    name: str, pools: Mapping[str, IPPoolView], subnet: SubnetView | None
+    name: str,
+    pools: Mapping[str, IPPoolView],
+    subnet: SubnetView | None,
+    *,
+    namespace: str | None = None,
+    refused: Mapping[str, PermanentError] | None = None,
 ) -> IPPoolView:
+    """The IPPool ``name`` for a pod of ``namespace`` on ``subnet``, or why not (one being
+    deleted is returned: the caller keeps a pod's address but allocates nothing new)."""
+    problem = (refused or {}).get(name)
+    if problem is not None:
+        raise IPPoolRefused(f"IPPool {name!r} cannot be used: {problem}")
     pool = pools.get(name)
     if pool is None:
         raise UnknownIPPool(f"ip_pool names IPPool {name!r}, which does not exist")
+    if namespace is not None and not pool.serves(namespace):
+        raise IPPoolNamespaceMismatch(
+            f"IPPool {name!r} serves namespaces {', '.join(pool.namespaces)}, not {namespace}"
+        )
     if subnet is not None and pool.subnet != subnet.name:
         raise IPPoolSubnetMismatch(
             f"IPPool {name!r} belongs to Subnet {pool.subnet!r}, "
@@ -62,10 +112,57 @@ def lookup_pool(
     return pool
 
 
+def namespace_pools(
+    namespace: str,
+    subnet: SubnetView,
+    pools: Mapping[str, IPPoolView],
+    refused: Mapping[str, PermanentError],
+) -> list[IPPoolView]:
+    """The usable IPPools of ``subnet`` bound to ``namespace`` (``spec.namespaces``), by name."""
+    return [
+        pool
+        for name, pool in sorted(pools.items())
+        if pool.subnet == subnet.name
+        and namespace in pool.namespaces
+        and not pool.deleting
+        and name not in refused
+    ]
+
+
 def pool_candidates(pool: IPPoolView, subnet: SubnetView) -> tuple[tuple[str, ...], ...]:
     """Candidates for the store: one tuple per entry, one address per subnet family."""
     per_family = [list(_addresses_in(pool, layout)) for layout in subnet.layouts]
     return tuple(zip(*per_family, strict=False))
+
+
+def candidates_of(pools: list[IPPoolView], subnet: SubnetView) -> tuple[tuple[str, ...], ...]:
+    """Several pools' candidates in order, at most MAX_CANDIDATES in all."""
+    found: list[tuple[str, ...]] = []
+    for pool in pools:
+        found += pool_candidates(pool, subnet)[: MAX_CANDIDATES - len(found)]
+    return tuple(found)
+
+
+def pool_offsets(pool: IPPoolView, layout: FamilyLayout) -> Ranges:
+    """The pool's addresses in ``layout``'s CIDR as offset ranges (no address walked)."""
+    low, high = layout.first_int, layout.first_int + layout.size - 1
+    pairs = []
+    for entry in pool.ips:
+        family, first, last = entry_range(pool.name, entry)
+        if family == layout.family and first <= high and last >= low:
+            pairs.append((max(first, low) - low, min(last, high) - low))
+    return Ranges.of(pairs)
+
+
+def entries_outside(pool: IPPoolView, subnet: SubnetView) -> list[str]:
+    """Entries not wholly inside the Subnet's CIDR of their family."""
+    outside = []
+    for entry in pool.ips:
+        family, first, last = entry_range(pool.name, entry)
+        layout = next((lay for lay in subnet.layouts if lay.family == family), None)
+        if layout is None or first < layout.first_int or last >= layout.first_int + layout.size:
+            outside.append(entry)
+    return outside
 
 
 def entry_range(pool: str, entry: str) -> tuple[int, int, int]:

@@ -1,8 +1,8 @@
 """From a pod and the objects it names to one allocation plan per NIC.
 
 Input: the pod (annotations, UID, owning workload and ordinal), the NADs,
-Subnets and IPPools the controller has cached. Output: a :class:`Plan`
-holding a :class:`NicPlan` per attachment NIC (the store's
+Subnets, IPPools, Vips and IPAMClaims the controller has cached
+(:class:`World`). Output: a :class:`Plan` holding a :class:`NicPlan` per attachment NIC (the store's
 ``AllocationRequest`` plus what the annotations need), and every refusal
 found, each a PermanentError. The controller allocates only when there is
 no refusal: bad input never allocates (DESIGN.md).
@@ -10,41 +10,51 @@ no refusal: bad input never allocates (DESIGN.md).
 Per NIC, in order: NAD -> provider (:mod:`reconciler.core.nadconfig`);
 provider key (the provider, or ``<provider>.<interface>`` when one pod
 attaches the same NAD more than once, so each NIC has its own lease and
-annotations); Subnet (:mod:`reconciler.core.subnets`); address choice:
-fixed ``ip_address`` (Kube-OVN v1.16's ``<nad>.<ns>.kubernetes.io/ip_address.<if>``
-first, then the provider's key, then the networks JSON ``ips``) > ``ip_pool``
-(Deployment: all entries in order, the store takes the first one free;
-StatefulSet: the entry at the pod's ordinal; an IPPool's name: its
-addresses) > next free; MAC from ``mac_address`` (or the JSON ``mac``).
-Owner (:mod:`reconciler.core.claims`): the NIC's IPAMClaim (whose
+annotations); Subnet (:mod:`reconciler.core.subnets`; a named Vip or
+IPPool implies its Subnet); address source (:mod:`reconciler.core.sources`:
+a Vip > fixed ``ip_address`` (Kube-OVN v1.16's
+``<nad>.<ns>.kubernetes.io/ip_address.<if>`` first, then the provider's key,
+then the networks JSON ``ips``) > ``ip_pool`` > the namespace's IPPools >
+next free); MAC from ``mac_address`` (or the JSON ``mac``), the Vip's for a
+Vip. Owner (:mod:`reconciler.core.claims`): the NIC's IPAMClaim (whose
 ``ipRequests`` are its fixed address), else with keep-vm-ip a
-virt-launcher pod's VM, else the pod.
+virt-launcher pod's VM, else the pod; a NIC taking a Vip is the pod's (the
+Vip already outlives it).
+
+A NIC whose Subnet, IPPool or Vip is being deleted is planned with
+``blocked`` set rather than refused: a pod that already holds its address
+keeps it (and its annotations), only a new allocation is refused.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler.core import annotations as ann
 from reconciler.core.claims import ClaimView, NicOwner, VmRef, nic_owner
-from reconciler.core.errors import ClaimRefusal, DuplicateProvider, FamilyMismatch, NadNotFound
-from reconciler.core.ippools import IPPoolView, lookup_pool, pool_candidates
+from reconciler.core.errors import (
+    BeingDeleted,
+    ClaimRefusal,
+    DuplicateProvider,
+    InvalidAnnotation,
+    NadNotFound,
+    SubnetDeleting,
+    VipNoNic,
+)
+from reconciler.core.ippools import IPPoolView
 from reconciler.core.nadconfig import NadNetwork, nad_provider
 from reconciler.core.networks import NetworkSelection, parse_pod_networks
+from reconciler.core.nicvalues import NicValues
+from reconciler.core.sources import AddressSource
 from reconciler.core.subnets import SubnetView, choose_subnet
+from reconciler.core.vips import KUBE_OVN_KEY, VipView, parse_vip_name, usable_vip
 from reconciler.core.workloads import STATEFULSET
 from store.core.identity import AttachmentRef, Mac, OwnerRef, PodRef, PodUID, SubnetName
 from store.core.records import Route, WorkloadRef
 from store.core.requests import AllocationRequest
-from store.errors import (
-    OutsideSubnet,
-    OwnerAddressMismatch,
-    PermanentError,
-    PoolExhausted,
-    UnknownSubnet,
-)
+from store.errors import OwnerAddressMismatch, PermanentError, UnknownSubnet
 
 NadConfigs = Mapping[str, str | None]
 """``"ns/name"`` -> the NAD's ``spec.config`` (None for an empty spec)."""
@@ -81,6 +91,11 @@ class NicPlan:
     provider_defaulted: bool = False
     claim: str | None = None
     """``"ns/name"`` of the NIC's IPAMClaim (its status reports this NIC's lease)."""
+    vip: str | None = None
+    """The Vip whose address this NIC borrows (``store.core.vips``)."""
+    blocked: BeingDeleted | None = None
+    """Why nothing new may be allocated for this NIC (its Subnet, IPPool or Vip is
+    being deleted); a NIC that already holds its address keeps it."""
 
     @property
     def ref(self) -> AttachmentRef:
@@ -133,7 +148,12 @@ class World:
 
     nads: NadConfigs
     subnets: Mapping[SubnetName, SubnetView]
+    """Usable Subnets (refused ones, e.g. overlapping an older one, left out)."""
     ippools: Mapping[str, IPPoolView] = field(default_factory=dict)
+    refused_pools: Mapping[str, PermanentError] = field(default_factory=dict)
+    """IPPools that cannot be used, and why (``core.overlaps.refused_pools``)."""
+    vips: Mapping[str, VipView] = field(default_factory=dict)
+    refused_vips: Mapping[str, PermanentError] = field(default_factory=dict)
     claims: Mapping[str, ClaimView | ClaimRefusal] = field(default_factory=dict)
     """IPAMClaims by ``"ns/name"`` (the refusal for one whose spec cannot be read)."""
     vm_uids: Mapping[str, str] = field(default_factory=dict)
@@ -167,6 +187,9 @@ def plan_pod(pod: PodView, world: World) -> Plan:
             errors.append(exc)
             if sel.claim is not None:
                 claim_errors.append((f"{pod.namespace}/{sel.claim}", exc))
+    if nics:
+        nics, refusals = assign_kube_ovn_vip(pod, nics, world)
+        errors.extend(refusals)
     errors.extend(_collisions(nics))
     return Plan(tuple(nics), tuple(errors), tuple(ignored), tuple(defaulted), tuple(claim_errors))
 
@@ -205,12 +228,12 @@ def _plan_nic(
     base = network.provider
     ref = AttachmentRef(pod.ref, base, sel.interface if repeated else "")
     pkey = ref.qualified
-    values = _Values(pod.annotations, pkey, base, sel if sel.interface_given or repeated else None)
+    values = NicValues(
+        pod.annotations, pkey, base, sel if sel.interface_given or repeated else None
+    )
+    vip_name = values.vip()
     pool_request = values.pool()
-    switch = values.logical_switch()
-    if pool_request.pool_name and not switch:
-        pool_subnet = world.ippools.get(pool_request.pool_name)
-        switch = pool_subnet.subnet if pool_subnet is not None else None
+    switch = _switch(values, vip_name, pool_request, world)
     subnet = choose_subnet((pkey, base) if repeated else (base,), switch, world.subnets)
     owner = nic_owner(
         pod_namespace=pod.namespace,
@@ -222,29 +245,36 @@ def _plan_nic(
         vm_uids=world.vm_uids,
         keep_vm_ip=world.keep_vm_ip,
     )
-    annotated, fixed_key = values.fixed_ips(sel)
-    fixed = _fixed(annotated, owner)
-    pool: tuple[tuple[str, ...], ...] = ()
-    if fixed:
-        _check_in_subnet(fixed, subnet, fixed_key or "the IPAMClaim's ipRequests")
-    elif pool_request.pool_name:
-        ippool = lookup_pool(pool_request.pool_name, world.ippools, subnet)
-        pool = pool_candidates(ippool, subnet)
-        if not pool:
-            raise PoolExhausted(f"IPPool {ippool.name} has no address inside Subnet {subnet.name}")
-    elif pool_request.entries:
-        pool = _pool_for(pod, pool_request.entries, subnet, ann.key(pkey, ann.IP_POOL))
+    source = AddressSource(subnet=subnet)
+    if subnet.deleting:
+        source.blocked = SubnetDeleting(f"Subnet {subnet.name} is being deleted")
+    if vip_name:
+        if owner is not None and owner.claim is not None:
+            raise InvalidAnnotation(f"{ref}: an IPAMClaim's NIC cannot also take Vip {vip_name}")
+        owner = None  # the Vip already outlives the pod (keep-vm-ip included)
+        source.take_vip(usable_vip(vip_name, world.vips, world.refused_vips, pod.namespace))
+    else:
+        annotated, fixed_key = values.fixed_ips(sel)
+        source.choose(
+            pod,
+            fixed=_fixed(annotated, owner),
+            fixed_key=fixed_key or "the IPAMClaim's ipRequests",
+            pool_request=pool_request,
+            pkey=pkey,
+            pools=world.ippools,
+            refused_pools=world.refused_pools,
+        )
     routes, routes_given = values.routes()
     request = AllocationRequest(
         ref=ref,
         uid=pod.uid,
         subnet=subnet.name,
         interface=sel.interface,
-        fixed_ips=fixed,
-        pool=pool,
-        mac=values.mac(sel),
+        fixed_ips=source.fixed,
+        pool=source.pool,
+        mac=None if source.vip else values.mac(sel),
         routes=_with_default_gateways(routes, sel.default_route),
-        default_route=bool(sel.default_route) or sel.is_default_network,
+        default_route=values.default_route(bool(sel.default_route) or sel.is_default_network),
         workload=pod.workload,
         adopt=owner is None and pod.workload is not None and pod.workload.kind == STATEFULSET,
         owner=None if owner is None else owner.owner,
@@ -257,7 +287,23 @@ def _plan_nic(
         routes_given=routes_given,
         provider_defaulted=network.defaulted,
         claim=None if owner is None or owner.claim is None else owner.claim.key,
+        vip=source.vip,
+        blocked=source.blocked,
     )
+
+
+def _switch(values: NicValues, vip: str | None, pool: ann.PoolRequest, world: World) -> str | None:
+    """``logical_switch``, else the Subnet a named Vip or IPPool belongs to."""
+    switch = values.logical_switch()
+    if switch:
+        return switch
+    if vip:
+        found = world.vips.get(vip)
+        return found.subnet if found is not None else None
+    if pool.pool_name:
+        owner = world.ippools.get(pool.pool_name)
+        return owner.subnet if owner is not None else None
+    return None
 
 
 def _fixed(annotated: tuple[str, ...], owner: NicOwner | None) -> tuple[str, ...]:
@@ -274,97 +320,43 @@ def _fixed(annotated: tuple[str, ...], owner: NicOwner | None) -> tuple[str, ...
     return claim.ip_requests
 
 
-@dataclass(frozen=True)
-class _Values:
-    """Reads one NIC's per-provider annotations (the NIC's own key first, then the NAD's).
-
-    ``per_interface``: the NIC's selection when the networks annotation names its
-    interface (or attaches its NAD more than once): its fixed address and MAC are
-    then read first from Kube-OVN v1.16's ``<nad>.<ns>.kubernetes.io/ip_address.<if>``
-    and ``mac_address.<if>``, which win over the provider's keys as in Kube-OVN.
-    """
-
-    annotations: Mapping[str, str]
-    pkey: str
-    base: str
-    per_interface: NetworkSelection | None = None
-
-    def get(
-        self, suffix: str, *, inherit: bool = False, by_interface: bool = False
-    ) -> tuple[str, str] | None:
-        keys = [ann.key(self.pkey, suffix)]
-        sel = self.per_interface
-        if by_interface and sel is not None:
-            keys.insert(0, ann.interface_key(sel.name, sel.namespace, suffix, sel.interface))
-        if inherit and self.pkey != self.base:
-            keys.append(ann.key(self.base, suffix))
-        for k in keys:
-            value = self.annotations.get(k)
-            if value is not None and value.strip():
-                return k, value
-        return None
-
-    def logical_switch(self) -> str | None:
-        found = self.get(ann.LOGICAL_SWITCH, inherit=True)
-        return None if found is None else ann.parse_logical_switch(found[1], found[0])
-
-    def pool(self) -> ann.PoolRequest:
-        found = self.get(ann.IP_POOL)
-        return ann.PoolRequest() if found is None else ann.parse_ip_pool(found[1], found[0])
-
-    def fixed_ips(self, sel: NetworkSelection) -> tuple[tuple[str, ...], str]:
-        """The fixed addresses asked for, and where they were read (for messages)."""
-        found = self.get(ann.IP_ADDRESS, by_interface=True)
-        if found is not None:
-            return ann.parse_ip_set(found[1], found[0]), found[0]
-        if sel.ips:
-            what = f"{sel.nad_key} ips"
-            return ann.parse_ip_set(",".join(sel.ips), what), what
-        return (), ""
-
-    def mac(self, sel: NetworkSelection) -> Mac | None:
-        found = self.get(ann.MAC_ADDRESS, by_interface=True)
-        if found is not None:
-            return ann.parse_mac(found[1], found[0])
-        return None if sel.mac is None else ann.parse_mac(sel.mac, f"{sel.nad_key} mac")
-
-    def routes(self) -> tuple[tuple[Route, ...], str | None]:
-        found = self.get(ann.ROUTES, inherit=True)
-        if found is None:
-            return (), None
-        return ann.parse_routes(found[1], found[0]), found[1]
-
-
-def _check_in_subnet(addresses: tuple[str, ...], subnet: SubnetView, what: str) -> None:
-    families = tuple(ann.family_of(a) for a in addresses)
-    if families != subnet.families:
-        raise FamilyMismatch(
-            f"{what}: {','.join(addresses)} gives IPv{'+IPv'.join(map(str, families))} but "
-            f"Subnet {subnet.name} ({subnet.cidr_block}) needs one address per family "
-            f"(IPv{'+IPv'.join(map(str, subnet.families))})"
-        )
-    for address, layout in zip(addresses, subnet.layouts, strict=True):
-        if not layout.contains(address):
-            raise OutsideSubnet(
-                f"{what}: {address} is outside Subnet {subnet.name} ({layout.cidr})"
+def assign_kube_ovn_vip(
+    pod: PodView, nics: list[NicPlan], world: World
+) -> tuple[list[NicPlan], list[PermanentError]]:
+    """``ovn.kubernetes.io/vip: <name>`` goes to the first NIC in the Vip's Subnet."""
+    raw = pod.annotations.get(KUBE_OVN_KEY, "").strip()
+    if not raw or any(nic.vip for nic in nics):
+        return nics, []
+    try:
+        name = parse_vip_name(raw, KUBE_OVN_KEY)
+        vip = usable_vip(name, world.vips, world.refused_vips, pod.namespace)
+        index = next((i for i, nic in enumerate(nics) if nic.subnet == vip.subnet), None)
+        if index is None:
+            raise VipNoNic(
+                f"{KUBE_OVN_KEY}: Vip {name} belongs to Subnet {vip.subnet}, which none of "
+                "this pod's attachments uses"
             )
+        if nics[index].claim is not None:
+            raise InvalidAnnotation(f"{KUBE_OVN_KEY}: an IPAMClaim's NIC cannot take Vip {name}")
+    except PermanentError as exc:
+        return nics, [exc]
+    source = AddressSource(world.subnets[SubnetName(vip.subnet)], blocked=nics[index].blocked)
+    source.take_vip(vip)
+    request = replace(
+        nics[index].request,
+        fixed_ips=(),
+        pool=(),
+        mac=None,
+        owner=None,
+        owner_uid="",
+        adopt=_statefulset(nics[index].request),
+    )
+    taken = replace(nics[index], request=request, vip=name, blocked=source.blocked)
+    return [*nics[:index], taken, *nics[index + 1 :]], []
 
 
-def _pool_for(
-    pod: PodView, entries: tuple[tuple[str, ...], ...], subnet: SubnetView, what: str
-) -> tuple[tuple[str, ...], ...]:
-    for entry in entries:
-        _check_in_subnet(entry, subnet, what)
-    if pod.workload is None or pod.workload.kind != STATEFULSET:
-        return entries
-    if pod.ordinal is None:
-        raise PoolExhausted(f"{what}: StatefulSet pod {pod.name} has no ordinal in its name")
-    if pod.ordinal >= len(entries):
-        raise PoolExhausted(
-            f"{what}: StatefulSet pod {pod.name} has ordinal {pod.ordinal} but ip_pool "
-            f"lists {len(entries)} entries (one per ordinal)"
-        )
-    return (entries[pod.ordinal],)
+def _statefulset(request: AllocationRequest) -> bool:
+    return request.workload is not None and request.workload.kind == STATEFULSET
 
 
 def _with_default_gateways(

@@ -30,6 +30,13 @@ class SubnetView:
     """What planning needs from one Subnet object: the store's reading of it."""
 
     spec: SubnetSpec
+    created: str = ""
+    """``metadata.creationTimestamp``: of two overlapping Subnets the older wins."""
+    network: str = ""
+    """The network its addresses live on (``core.overlaps.network_of``): two Subnets of
+    one network must not overlap."""
+    deleting: bool = False
+    """Being deleted: no new NIC is planned on it (its leases hold it until released)."""
 
     @property
     def name(self) -> SubnetName:
@@ -57,12 +64,36 @@ class SubnetView:
         return ",".join(layout.gateway for layout in self.spec.layouts)
 
 
-def subnet_from_object(name: str, spec: Mapping[str, Any]) -> SubnetView:
+def subnet_from_object(
+    name: str, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+) -> SubnetView:
     """A Subnet object's spec -> SubnetView, or InvalidSubnet (reported on the Subnet)."""
     try:
-        return SubnetView(store_spec_of(name, spec))
+        parsed = store_spec_of(name, spec)
     except InvalidSubnetSpec as exc:
         raise InvalidSubnet(str(exc)) from exc
+    meta = meta or {}
+    return SubnetView(
+        parsed,
+        created=str(meta.get("creationTimestamp", "")),
+        network=network_of(parsed.provider, spec.get("vpc"), spec.get("vlan")),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def network_of(provider: str, vpc: object, vlan: object) -> str:
+    """Which network a Subnet's addresses live on, for the overlap rule.
+
+    An attachment Subnet (provider ``<nad>.<ns>``) is its provider's network:
+    each NAD is its own L2 segment (its own ``master``, bridge or VLAN). Kube-OVN's
+    ovn-type Subnets (provider ``ovn`` or ``*.ovn``) share their VPC's routing
+    domain, per ``spec.vpc`` and ``spec.vlan`` (Kube-OVN's own conflict check).
+    """
+    if provider == "ovn" or provider.endswith(".ovn"):
+        vpc_name = vpc if isinstance(vpc, str) and vpc else "ovn-cluster"
+        vlan_name = vlan if isinstance(vlan, str) else ""
+        return f"vpc:{vpc_name}/{vlan_name}"
+    return f"provider:{provider}"
 
 
 def store_spec_of(name: str, spec: Mapping[str, Any]) -> SubnetSpec:
