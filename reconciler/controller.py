@@ -38,13 +38,15 @@ from reconciler.handlers import Handlers, announced
 from reconciler.kube.client import KubeClient
 from reconciler.kube.informer import Informer, object_key
 from reconciler.kube.optional import OptionalInformer
-from reconciler.kube.resources import IPS, NODES, PODS, SUBNETS
+from reconciler.kube.resources import IPPOOLS, IPS, NODES, PODS, SUBNETS, VIPS
 from reconciler.objects import meta, node_readiness
 from reconciler.runtime import OPTIONAL, WATCHED, Key, Runtime, Settings
-from reconciler.subnetsync import sync_subnet, update_status
+from reconciler.statuses import refresh
+from reconciler.subnetsync import sync_subnet
 from reconciler.views import Views
 from reconciler.workers import work
 from reconciler.workqueue import WorkQueue
+from store.core.vips import is_vip_ref
 from store.election import Election
 from store.errors import FencedOut, TemporaryError
 from store.etcd import EtcdClient
@@ -248,6 +250,7 @@ class Controller:
         # A deposed replica must not keep exporting pool numbers it no longer
         # refreshes (the leader's are the truth; stale ones would be summed).
         metrics.SUBNET_ADDRESSES.clear()
+        metrics.IPPOOL_ADDRESSES.clear()
         metrics.LEADER.set(0)
         metrics.LEADER_CHANGES.inc()
 
@@ -264,11 +267,7 @@ class Controller:
         rt = self.rt
         rt.ipam.forget_all()  # nothing cached in an earlier term is trusted
         rt.index.begin_load()
-        for subnet in rt.informer(SUBNETS).items():
-            name = str(meta(subnet).get("name"))
-            self._while_leading(
-                f"register subnet {name}", functools.partial(sync_subnet, rt, name, status=False)
-            )
+        self._register()
         pods = rt.informer(PODS).items()
         for pod in pods:
             if not announced(pod):
@@ -287,7 +286,8 @@ class Controller:
             self.lost.wait(0.01)
         began = time.monotonic()
         attachments = self._while_leading("load the attachment index", rt.ipam.attachments)
-        rt.index.finish_load(attachments)
+        # Pod NICs only: a Vip's reservation has no pod to follow (vipsync owns it).
+        rt.index.finish_load(a for a in attachments if not is_vip_ref(a.ref))
         log.info(
             "%d attachments indexed in %.2f s (%.2f s after start)",
             len(rt.index),
@@ -312,6 +312,19 @@ class Controller:
                 self._guard(self.gc.run_once)
                 next_gc = time.monotonic() + rt.settings.gc_interval
 
+    def _register(self) -> None:
+        """Every Subnet registered (synchronously: planning needs them in the store);
+        every IPPool and Vip queued (their status, finalizer, reservation)."""
+        rt = self.rt
+        for subnet in rt.informer(SUBNETS).items():
+            name = str(meta(subnet).get("name"))
+            self._while_leading(
+                f"register subnet {name}", functools.partial(sync_subnet, rt, name, status=False)
+            )
+        for kind, resource in (("ippool", IPPOOLS), ("vip", VIPS)):
+            for obj in rt.informer(resource).items():
+                rt.queue.add((kind, str(meta(obj).get("name"))))
+
     def _while_leading(self, what: str, step: Callable[[], T]) -> T:
         """Run a takeover step, retrying temporary errors with backoff while this
         replica still leads (FencedOut and other errors go up: step down)."""
@@ -327,9 +340,9 @@ class Controller:
                 delay = min(delay * 2, 10.0)
 
     def _refresh_usage(self) -> None:
-        """Subnet status and ``nicpool_subnet_addresses`` from the bitmaps, every Subnet."""
-        for subnet_name in list(self.rt.views.world.subnets):
-            self._guard(lambda s=subnet_name: update_status(self.rt, s))
+        """Subnet and IPPool status and usage metrics from the bitmaps, every Subnet."""
+        for subnet_name in list(self.rt.views.all_subnets):
+            self._guard(lambda s=subnet_name: refresh(self.rt, s))
 
     def _guard(self, action: Any) -> None:
         try:

@@ -24,6 +24,7 @@ from reconciler.kube.resources import (
     PODS,
     STATEFULSETS,
     SUBNETS,
+    VIPS,
     VIRTUALMACHINES,
 )
 from reconciler.objects import (
@@ -39,6 +40,7 @@ from reconciler.objects import (
 from reconciler.podflow import retry_refused
 from reconciler.runtime import Key, Runtime
 from reconciler.subnetsync import refresh_view
+from reconciler.vipsync import refresh_view as refresh_vip
 from store.errors import PermanentError
 
 JSON = dict[str, Any]
@@ -55,6 +57,7 @@ class Handlers:
             NADS.plural: self.on_nad,
             SUBNETS.plural: self.on_subnet,
             IPPOOLS.plural: self.on_ippool,
+            VIPS.plural: self.on_vip,
             STATEFULSETS.plural: self.on_statefulset,
             IPAMCLAIMS.plural: self.on_ipamclaim,
             VIRTUALMACHINES.plural: self.on_vm,
@@ -78,6 +81,8 @@ class Handlers:
                 if old is not None and not finished and self._echo_of_own_write(key, old, new):
                     return
                 self._enqueue(("pod", key), front=not announced(new))
+            elif old is not None and node_name(old) != node:
+                self._enqueue(("pod", key))  # its IP objects name the node
             return
         if old is not None:
             self._tombstone(old)
@@ -125,20 +130,43 @@ class Handlers:
         assert obj is not None
         name = str(meta(obj).get("name"))
         refresh_view(self.rt, name, new)
-        if old is None or new is None or old.get("spec") != new.get("spec"):
-            self._enqueue(("subnet", name))
+        if old is None or new is None or _changed(old, new):
+            # One Subnet's change can settle another's overlap and its pools' validity.
+            for other in self.rt.views.all_subnets.keys() | {name}:
+                self._enqueue(("subnet", other))
+            for pool in self.rt.views.world.ippools:
+                self._enqueue(("ippool", pool))
             retry_refused(self.rt)
 
     def on_ippool(self, old: JSON | None, new: JSON | None) -> None:
         obj = new or old
         assert obj is not None
         name = str(meta(obj).get("name"))
-        try:
-            view = None if new is None else ippool_from_object(name, new.get("spec") or {})
-        except PermanentError:
-            view = None
-        self.rt.views.set_ippool(name, view)
-        retry_refused(self.rt)
+        view, error = None, None
+        if new is not None:
+            try:
+                view = ippool_from_object(name, new.get("spec") or {}, meta(new), new.get("status"))
+            except PermanentError as exc:
+                error = exc
+        self.rt.views.set_ippool(name, view, error=error)
+        if old is None or new is None or _changed(old, new):
+            # Pools of one Subnet are judged together (overlaps), and the Subnet's
+            # registered spec carries their addresses.
+            for pool in self.rt.views.world.ippools.keys() | {name}:
+                self._enqueue(("ippool", pool))
+            for subnet in {str((o.get("spec") or {}).get("subnet")) for o in (old, new) if o}:
+                self._enqueue(("subnet", subnet))
+            retry_refused(self.rt)
+
+    def on_vip(self, old: JSON | None, new: JSON | None) -> None:
+        obj = new or old
+        assert obj is not None
+        name = str(meta(obj).get("name"))
+        refresh_vip(self.rt, name, new)
+        if old is None or new is None or _changed(old, new):
+            self._enqueue(("vip", name))
+        if new is not None and (new.get("status") or {}) != ((old or {}).get("status") or {}):
+            retry_refused(self.rt)  # reserved now: pods waiting for it may go
 
     def on_statefulset(self, old: JSON | None, new: JSON | None) -> None:
         if old is None:
@@ -188,6 +216,15 @@ class Handlers:
     def _enqueue(self, key: Key, *, front: bool = False) -> None:
         if self.rt.leading:
             self.rt.queue.add(key, front=front)
+
+
+def _changed(old: JSON, new: JSON) -> bool:
+    """Spec, deletion or finalizers moved (status-only updates are the controller's own)."""
+    return (
+        old.get("spec") != new.get("spec")
+        or meta(old).get("deletionTimestamp") != meta(new).get("deletionTimestamp")
+        or meta(old).get("finalizers") != meta(new).get("finalizers")
+    )
 
 
 def announced(pod: JSON) -> bool:

@@ -40,13 +40,14 @@ def ip_object_name(att: Attachment) -> str:
     return ip_name(att.ref)
 
 
-def ip_spec(att: Attachment) -> dict[str, Any]:
+def ip_spec(att: Attachment, node: str = "") -> dict[str, Any]:
+    """The IP object's spec; ``node`` is the pod's node once it is scheduled."""
     by_family = {ip.family: ip.ip for ip in att.ips}
     return {
         "podName": att.owner.name if att.owner is not None else att.ref.pod.name,
         "namespace": att.ref.pod.namespace,
         "subnet": att.subnet,
-        "nodeName": "",
+        "nodeName": node,
         "ipAddress": att.ip_csv(),
         "v4IpAddress": by_family.get(4, ""),
         "v6IpAddress": by_family.get(6, ""),
@@ -61,6 +62,8 @@ def ensure_ip_object(
     att: Attachment,
     current: dict[str, Any] | None,
     written: dict[str, dict[str, Any]] | None = None,
+    *,
+    node: str = "",
 ) -> None:
     """Create the IP object, or rewrite it when its spec drifted from the lease.
 
@@ -69,7 +72,7 @@ def ensure_ip_object(
     caught up) costs no API call.
     """
     name = ip_object_name(att)
-    spec = ip_spec(att)
+    spec = ip_spec(att, node)
     if current is None and written is not None and written.get(name) == spec:
         return
     try:

@@ -17,6 +17,11 @@ SUBNET_ADDRESSES = Gauge(
     "Addresses per subnet and family, by state (total, used, available, excluded).",
     ["subnet", "family", "state"],
 )
+IPPOOL_ADDRESSES = Gauge(
+    "nicpool_ippool_addresses",
+    "Addresses per IPPool and family, by state (total, used, available).",
+    ["ippool", "subnet", "family", "state"],
+)
 ALLOCATION_SECONDS = Histogram(
     "nicpool_allocation_seconds",
     "From the controller first seeing a pod to its annotations being written.",
@@ -83,6 +88,7 @@ __all__ = [
     "ALLOCATION_ERRORS",
     "ALLOCATION_SECONDS",
     "ANNOTATE_POD",
+    "IPPOOL_ADDRESSES",
     "LEADER",
     "LEADER_CHANGES",
     "NAD_ERRORS",

@@ -26,10 +26,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from reconciler import claimsync, metrics, ownerflow
+from reconciler import claimsync, metrics, ownerflow, vipflow
 from reconciler.core import annotations as ann
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
+from reconciler.finalizers import after_release
 from reconciler.ipobjects import (
     delete_ip_object,
     ensure_ip_object,
@@ -42,6 +43,7 @@ from reconciler.objects import (
     annotations_of,
     has_finished,
     is_deleting,
+    node_name,
     pod_ref,
     pod_uid,
     pod_view,
@@ -50,7 +52,7 @@ from reconciler.objects import (
 )
 from reconciler.refusals import refuse, retry_when_cooled
 from reconciler.runtime import Runtime
-from store.core.identity import PodRef, PodUID
+from store.core.identity import AttachmentRef, PodRef, PodUID
 from store.core.records import Attachment
 from store.core.requests import AllocationRequest
 from store.errors import HeldByPredecessor, PartialAllocation, PermanentError, TemporaryError
@@ -164,13 +166,18 @@ def _allocate_and_annotate(
     if len(reused) == len(plan.nics):
         done = list(reused.values())
         if ann.is_rendered(current, _rendered(plan.nics, done)):
-            _ensure_ip_objects(rt, done)
+            _ensure_ip_objects(rt, done, pod)
             _finished(rt, key, view.uid)
             return True
+    blocked = [n.blocked for n in plan.nics if n.ref not in reused and n.blocked is not None]
+    if blocked:
+        refuse(rt, key, pod, blocked)  # what it holds stays; nothing new from a deleted object
+        return False
     requests = [
         _request(nic, known[nic.ref], proven=proven) for nic in plan.nics if nic.ref not in reused
     ]
-    results = _allocate(rt, key, view.uid, requests)
+    vips = {nic.ref: nic.vip for nic in plan.nics if nic.vip is not None}
+    results = _allocate(rt, key, view.uid, requests, vips)
     fresh = [r for r in results if isinstance(r, Attachment)]
     errors = [r for r in results if isinstance(r, PermanentError)]
     if errors:
@@ -207,7 +214,7 @@ def _allocate_and_annotate(
     seen = rt.first_seen.get(view.uid)
     if seen is not None:
         metrics.ALLOCATION_SECONDS.observe(time.monotonic() - seen)
-    _ensure_ip_objects(rt, attachments)
+    _ensure_ip_objects(rt, attachments, pod)
     claimsync.note_allocated(rt, plan.nics)
     _finished(rt, key, view.uid)
     return True
@@ -219,7 +226,11 @@ def _finished(rt: Runtime, key: str, uid: PodUID) -> None:
 
 
 def _allocate(
-    rt: Runtime, key: str, uid: PodUID, requests: list[AllocationRequest]
+    rt: Runtime,
+    key: str,
+    uid: PodUID,
+    requests: list[AllocationRequest],
+    vips: Mapping[AttachmentRef, str],
 ) -> list[Result]:
     """Allocate, index what committed, and prove predecessors gone when the store asks.
 
@@ -232,7 +243,7 @@ def _allocate(
     if not requests:
         return []
     try:
-        results = rt.ipam.allocate(requests, fence=rt.fence)
+        results = vipflow.allocate(rt, requests, vips)
     except PartialAllocation as exc:
         for att in exc.committed:
             rt.index.put(att)
@@ -245,7 +256,7 @@ def _allocate(
         if live_uid != uid:
             raise CacheBehind(f"{key}: the apiserver has pod uid {live_uid}, the cache {uid}")
         proven = [replace(requests[i], replaces=PodUID(r.holder)) for i, r in held.items()]
-        for i, result in zip(held, _allocate(rt, key, uid, proven), strict=True):
+        for i, result in zip(held, _allocate(rt, key, uid, proven, vips), strict=True):
             results[i] = result
     for result in results:
         if isinstance(result, Attachment):
@@ -299,7 +310,7 @@ def _roll_back(
         rt.index.drop(att.ref)
 
 
-def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:
+def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment], pod: Mapping[str, Any]) -> None:
     ips = rt.informer(IPS)
     with rt.ip_objects_lock:
         if not ips.synced.is_set():
@@ -307,8 +318,10 @@ def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment]) -> None:
             # visited again once it is (see Controller._ip_objects_listed).
             rt.ip_objects_pending.update(str(att.ref.pod) for att in attachments)
             return
+    node = node_name(pod) or ""
     for att in attachments:
-        ensure_ip_object(rt.kube, att, ips.get(ip_object_name(att)), rt.ip_written)
+        current = ips.get(ip_object_name(att))
+        ensure_ip_object(rt.kube, att, current, rt.ip_written, node=node)
 
 
 def require_index(rt: Runtime) -> None:
@@ -359,6 +372,7 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
     if released is not None:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
         retry_refused(rt)  # a pod refused for want of an address may fit now
+        after_release(rt, released)  # a Subnet, IPPool or Vip may wait for it to be deleted
     forget_ip_object(rt.ip_written, ip_name(att.ref))
     delete_ip_object(rt.kube, ip_name(att.ref))
     return True

@@ -25,6 +25,7 @@ from reconciler.kube.resources import (
     REPLICASETS,
     STATEFULSETS,
     SUBNETS,
+    VIPS,
     VIRTUALMACHINES,
     Resource,
 )
@@ -35,14 +36,17 @@ from store.core.requests import Fence
 from store.errors import FencedOut
 from store.leases import Ipam
 from store.subnets import Subnets
+from store.vips import VipReservations
 
 Key = tuple[str, str]
 """Work item: ``("pod", "ns/name")``, ``("subnet", name)``, ``("sts", "ns/name")``,
-``("claim", "ns/name")``, ``("vm", "ns/name")``, ``("node", name)``."""
+``("claim", "ns/name")``, ``("vm", "ns/name")``, ``("node", name)``,
+``("ippool", name)``, ``("vip", name)``."""
 
 WATCHED: tuple[Resource, ...] = (
     SUBNETS,
     IPPOOLS,
+    VIPS,
     NADS,
     REPLICASETS,
     STATEFULSETS,
@@ -156,3 +160,8 @@ class Runtime:
         if self.leading:
             for key in self.refused:
                 self.queue.add(("pod", key))
+
+    @property
+    def vips(self) -> VipReservations:
+        """Vip reservations in the store (a thin view over ``ipam``)."""
+        return VipReservations(self.ipam)

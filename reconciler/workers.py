@@ -17,10 +17,12 @@ from collections.abc import Callable
 
 from reconciler import metrics
 from reconciler.claimsync import sync_claim, sync_vm
+from reconciler.ippoolsync import sync_ippool
 from reconciler.podflow import settle_statefulset, sync_pod
 from reconciler.runtime import Key, Runtime
 from reconciler.stuckpods import sync_node
 from reconciler.subnetsync import sync_subnet
+from reconciler.vipsync import sync_vip
 from store.errors import FencedOut, PermanentError, TemporaryError
 
 log = logging.getLogger("nicpool.workers")
@@ -32,6 +34,8 @@ SYNCS: dict[str, Callable[[Runtime, str], bool]] = {
     "claim": sync_claim,
     "vm": sync_vm,
     "node": sync_node,
+    "ippool": sync_ippool,
+    "vip": sync_vip,
 }
 """Key kind -> its sync; True when done, False when it must be retried later."""
 

@@ -59,14 +59,18 @@ class VipReservations:
         kv, _ = self.client.get(self._binding(reservation))
         return None if kv is None else self.keys.attachment_ref(kv.value.decode())
 
-    def unreserve(self, name: str, uid: str, *, fence: Fencing) -> Attachment | None:
-        """Free the Vip's address; ``VipInUse`` while a pod NIC borrows it."""
+    def unreserve(self, name: str, uid: str | None, *, fence: Fencing) -> Attachment | None:
+        """Free the Vip's address (of the Vip with ``uid``, when given); ``VipInUse`` while a
+        pod NIC borrows it."""
         reservation = self.reservation(name)
         if reservation is None:
             return None
         binding = self._binding(reservation)
         released = self.ipam.release(
-            vip_ref(name), fence=fence, uid=PodUID(uid), unless_exists=[binding]
+            vip_ref(name),
+            fence=fence,
+            uid=None if uid is None else PodUID(uid),
+            unless_exists=[binding],
         )
         if released is None and self.reservation(name) is not None:
             raise VipInUse(f"Vip {name} is in use by {self.borrower(reservation) or 'a pod'}")

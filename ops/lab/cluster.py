@@ -74,6 +74,27 @@ class Cluster:
         )
         return found
 
+    def kubeovn(self, plural: str, name: str) -> dict[str, Any] | None:
+        """A cluster-scoped kubeovn.io object (subnets, ippools, vips, ips), or None."""
+        try:
+            found: dict[str, Any] = self.custom.get_cluster_custom_object(
+                "kubeovn.io", "v1", plural, name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return found
+
+    def condition(self, plural: str, name: str, kind: str = "Ready") -> dict[str, Any]:
+        """The object's status condition of ``kind`` (empty when absent)."""
+        obj = self.kubeovn(plural, name) or {}
+        found = (obj.get("status") or {}).get("conditions") or []
+        return next((c for c in found if c.get("type") == kind), {})
+
+    def gone(self, plural: str, name: str, timeout: float = 60) -> None:
+        wait_for(f"{plural}/{name} gone", lambda: self.kubeovn(plural, name) is None, timeout)
+
     # -- writes --------------------------------------------------------------
 
     def delete_pod(self, namespace: str, name: str, *, wait: bool = True, grace: int = 0) -> None:
@@ -110,6 +131,21 @@ class Cluster:
             "spec": spec,
         }
         self.custom.create_cluster_custom_object("kubeovn.io", "v1", "subnets", body)
+
+    def create_kubeovn(self, plural: str, kind: str, name: str, **spec: Any) -> None:
+        body = {
+            "apiVersion": "kubeovn.io/v1",
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": spec,
+        }
+        self.custom.create_cluster_custom_object("kubeovn.io", "v1", plural, body)
+
+    def create_ippool(self, name: str, **spec: Any) -> None:
+        self.create_kubeovn("ippools", "IPPool", name, **spec)
+
+    def create_vip(self, name: str, **spec: Any) -> None:
+        self.create_kubeovn("vips", "Vip", name, **spec)
 
     def create_nad(self, namespace: str, name: str, config: str | None) -> None:
         body: dict[str, Any] = {

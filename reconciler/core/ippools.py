@@ -50,13 +50,19 @@ class IPPoolView:
     created: str = ""
     """``metadata.creationTimestamp``: the older of two overlapping pools wins."""
     deleting: bool = False
+    ready: bool = False
+    """Shown usable (``Ready=True``) already: kept over a newer one created in the same
+    second (``creationTimestamp`` has a resolution of one second)."""
 
     def serves(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
 
 
 def ippool_from_object(
-    name: str, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+    name: str,
+    spec: Mapping[str, Any],
+    meta: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
 ) -> IPPoolView:
     """An IPPool object -> IPPoolView; InvalidIPPool (reported on the IPPool) if unreadable."""
     subnet = spec.get("subnet")
@@ -81,6 +87,16 @@ def ippool_from_object(
         uid=str(meta.get("uid", "")),
         created=str(meta.get("creationTimestamp", "")),
         deleting=bool(meta.get("deletionTimestamp")),
+        ready=shown_ready(status),
+    )
+
+
+def shown_ready(status: Mapping[str, Any] | None) -> bool:
+    """True when the object's status shows ``Ready=True`` (written by the leader)."""
+    found = (status or {}).get("conditions") or []
+    return any(
+        isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+        for c in found
     )
 
 

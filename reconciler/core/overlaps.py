@@ -11,9 +11,10 @@ The rule for Subnets, decided here and written down in reconciler/README.md:
   break real deployments for nothing, since nicpool keeps every lease per
   Subnet. Kube-OVN itself does not check attachment Subnets at all.
 
-Of two conflicting Subnets the older one (``creationTimestamp``, then name)
-is kept and the newer one refused, so a Subnet in use is never taken away by
-one created after it. IPPools follow the same order: of two IPPools of one
+Of two conflicting Subnets the older one is kept and the newer one refused,
+so a Subnet in use is never taken away by one created after it. Older means
+an earlier ``creationTimestamp``; within one second (its resolution) the one
+already shown ``Ready``, then the name. IPPools follow the same order: of two IPPools of one
 Subnet that share an address, the newer is refused (Kube-OVN refuses the
 IPPool it is adding).
 
@@ -41,7 +42,7 @@ def refused_subnets(subnets: Mapping[SubnetName, SubnetView]) -> dict[SubnetName
     """Subnets overlapping an older Subnet of the same network, with why."""
     kept: list[SubnetView] = []
     refused: dict[SubnetName, SubnetOverlap] = {}
-    for view in sorted(subnets.values(), key=lambda v: (v.created, v.name)):
+    for view in sorted(subnets.values(), key=lambda v: (v.created, not v.ready, v.name)):
         older = next((k for k in kept if k.network == view.network and _overlap(k, view)), None)
         if older is None:
             kept.append(view)
@@ -75,7 +76,7 @@ def refused_pools(
     older IPPool of the same Subnet."""
     refused: dict[str, PermanentError] = {}
     kept: list[IPPoolView] = []
-    for pool in sorted(pools.values(), key=lambda p: (p.created, p.name)):
+    for pool in sorted(pools.values(), key=lambda p: (p.created, not p.ready, p.name)):
         subnet = subnets.get(SubnetName(pool.subnet))
         if subnet is None:
             refused[pool.name] = IPPoolSubnetNotFound(

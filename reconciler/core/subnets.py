@@ -37,6 +37,8 @@ class SubnetView:
     one network must not overlap."""
     deleting: bool = False
     """Being deleted: no new NIC is planned on it (its leases hold it until released)."""
+    ready: bool = False
+    """Shown usable (``Ready=True``) already: kept over a newer one of the same second."""
 
     @property
     def name(self) -> SubnetName:
@@ -65,7 +67,10 @@ class SubnetView:
 
 
 def subnet_from_object(
-    name: str, spec: Mapping[str, Any], meta: Mapping[str, Any] | None = None
+    name: str,
+    spec: Mapping[str, Any],
+    meta: Mapping[str, Any] | None = None,
+    status: Mapping[str, Any] | None = None,
 ) -> SubnetView:
     """A Subnet object's spec -> SubnetView, or InvalidSubnet (reported on the Subnet)."""
     try:
@@ -78,6 +83,10 @@ def subnet_from_object(
         created=str(meta.get("creationTimestamp", "")),
         network=network_of(parsed.provider, spec.get("vpc"), spec.get("vlan")),
         deleting=bool(meta.get("deletionTimestamp")),
+        ready=any(
+            isinstance(c, Mapping) and c.get("type") == "Ready" and c.get("status") == "True"
+            for c in (status or {}).get("conditions") or []
+        ),
     )
 
 

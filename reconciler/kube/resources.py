@@ -35,6 +35,7 @@ NADS = Resource(
 SUBNETS = Resource("kubeovn.io/v1", "subnets", False, "Subnet")
 IPS = Resource("kubeovn.io/v1", "ips", False, "IP")
 IPPOOLS = Resource("kubeovn.io/v1", "ippools", False, "IPPool")
+VIPS = Resource("kubeovn.io/v1", "vips", False, "Vip")
 DEPLOYMENTS = Resource("apps/v1", "deployments", True, "Deployment")
 REPLICASETS = Resource("apps/v1", "replicasets", True, "ReplicaSet")
 STATEFULSETS = Resource("apps/v1", "statefulsets", True, "StatefulSet")
