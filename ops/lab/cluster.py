@@ -92,6 +92,18 @@ class Cluster:
         found = (obj.get("status") or {}).get("conditions") or []
         return next((c for c in found if c.get("type") == kind), {})
 
+    def wait_condition(
+        self, plural: str, name: str, status: str, reason: str | None = None, kind: str = "Ready"
+    ) -> dict[str, Any]:
+        """Wait until the object's condition ``kind`` has ``status`` (and ``reason``)."""
+
+        def probe() -> dict[str, Any] | None:
+            found = self.condition(plural, name, kind)
+            match = found.get("status") == status and reason in (None, found.get("reason"))
+            return found if match else None
+
+        return wait_for(f"{plural}/{name} {kind}={status} ({reason})", probe)
+
     def gone(self, plural: str, name: str, timeout: float = 60) -> None:
         wait_for(f"{plural}/{name} gone", lambda: self.kubeovn(plural, name) is None, timeout)
 

@@ -114,14 +114,8 @@ def test_a_bound_namespace_takes_its_pools_and_others_never_do(
         net.cluster.create_ippool(
             f"{net.ns}-b", subnet=net.subnet, ips=[f"{p}.3..{p}.4"], namespaces=[net.ns]
         )
-        wait_for(
-            "pool a ready",
-            lambda: net.cluster.condition("ippools", f"{net.ns}-a").get("status") == "True",
-        )
-        wait_for(
-            "pool b ready",
-            lambda: net.cluster.condition("ippools", f"{net.ns}-b").get("status") == "True",
-        )
+        net.cluster.wait_condition("ippools", f"{net.ns}-a", "True")
+        net.cluster.wait_condition("ippools", f"{net.ns}-b", "True")
         # Another namespace, before and after: never a pool address.
         net.pod("stranger", other)
         assert net.address("stranger", other) not in {f"{p}.2", f"{p}.3", f"{p}.4"}
@@ -148,7 +142,7 @@ def test_ip_pool_by_name_finds_its_subnet_and_status_counts_it(net: Net) -> None
     p = prefix(net)
     pool = f"{net.ns}-named"
     net.cluster.create_ippool(pool, subnet=net.subnet, ips=[f"{p}.100/30"])
-    wait_for("pool ready", lambda: net.cluster.condition("ippools", pool).get("status") == "True")
+    net.cluster.wait_condition("ippools", pool, "True")
     # logical_switch is not given: the pool names the Subnet.
     net.pod("named", ip_pool=pool)
     got = net.address("named")
@@ -172,14 +166,11 @@ def test_a_refused_pool_has_an_event_and_a_condition_and_allocates_nothing(
     p = prefix(net)
     older, bad = f"{net.ns}-older", f"{net.ns}-bad"
     net.cluster.create_ippool(older, subnet=net.subnet, ips=[f"{p}.10..{p}.20"])
-    wait_for("older ready", lambda: net.cluster.condition("ippools", older).get("status") == "True")
+    net.cluster.wait_condition("ippools", older, "True")
     net.cluster.create_ippool(bad, subnet=net.subnet, ips=[i.format(p=p) for i in ips])
     event = net.cluster.wait_event("default", bad, reason)
     assert event.type == "Warning"
-    ready = wait_for(
-        "the bad pool's condition", lambda: net.cluster.condition("ippools", bad) or None
-    )
-    assert (ready["status"], ready["reason"]) == ("False", reason)
+    net.cluster.wait_condition("ippools", bad, "False", reason)
     assert net.cluster.condition("ippools", bad, "Error")["status"] == "True"
     net.pod("user", ip_pool=bad)
     assert bad in net.refused("user", "IPPoolNotReady")
@@ -205,14 +196,13 @@ def test_the_apiserver_refuses_a_change_of_the_pool_subnet(net: Net) -> None:
 def test_a_pool_in_use_waits_for_its_last_address(net: Net) -> None:
     pool = f"{net.ns}-held"
     net.cluster.create_ippool(pool, subnet=net.subnet, ips=[f"{prefix(net)}.40"])
-    wait_for("pool ready", lambda: net.cluster.condition("ippools", pool).get("status") == "True")
+    net.cluster.wait_condition("ippools", pool, "True")
     net.pod("holder", ip_pool=pool)
     net.address("holder")
     net.cluster.delete_cluster_object("ippools", pool)
     event = net.cluster.wait_event("default", pool, "IPPoolInUse")
     assert "1 leased" in str(event.message)
-    held = wait_for("the condition", lambda: net.cluster.condition("ippools", pool) or None)
-    assert (held["status"], held["reason"]) == ("False", "IPPoolInUse")
+    net.cluster.wait_condition("ippools", pool, "False", "IPPoolInUse")
     assert net.cluster.kubeovn("ippools", pool) is not None
     net.pod("late", ip_pool=pool)
     net.refused("late", "IPPoolDeleting")  # nothing new from a pool being deleted

@@ -176,6 +176,5 @@ def test_a_vip_whose_address_is_taken_is_refused(net: Net) -> None:
     net.cluster.create_vip(vip, subnet=net.subnet, v4ip=f"{net.prefix}.5")
     event = net.cluster.wait_event("default", vip, "AddressInUse")
     assert event.type == "Warning"
-    ready = wait_for("the condition", lambda: net.cluster.condition("vips", vip) or None)
-    assert (ready["status"], ready["reason"]) == ("False", "AddressInUse")
+    net.cluster.wait_condition("vips", vip, "False", "AddressInUse")
     assert (net.cluster.kubeovn("vips", vip) or {}).get("status", {}).get("v4ip") == ""
