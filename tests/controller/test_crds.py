@@ -61,6 +61,7 @@ class TestServed:
                 "subnets.kubeovn.io",
                 "ips.kubeovn.io",
                 "ippools.kubeovn.io",
+                "vips.kubeovn.io",
                 "network-attachment-definitions.k8s.cni.cncf.io",
             )
         }
@@ -69,10 +70,12 @@ class TestServed:
             "subnets.kubeovn.io": "Cluster",
             "ips.kubeovn.io": "Cluster",
             "ippools.kubeovn.io": "Cluster",
+            "vips.kubeovn.io": "Cluster",
             "network-attachment-definitions.k8s.cni.cncf.io": "Namespaced",
         }
         has_status = {n: bool(c.spec.versions[0].subresources) for n, c in crds.items()}
         assert has_status["subnets.kubeovn.io"] and has_status["ippools.kubeovn.io"]
+        assert has_status["vips.kubeovn.io"]  # nicpool's addition: status only via the subresource
         assert crds["network-attachment-definitions.k8s.cni.cncf.io"].spec.names.short_names == [
             "net-attach-def"
         ]

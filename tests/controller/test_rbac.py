@@ -49,6 +49,7 @@ class World:
     pod: str
     subnet: str
     pool: str
+    vip: str
     clients: dict[str, Any]
     claim: str
 
@@ -70,8 +71,8 @@ def world(rbac_plane: ControlPlane) -> World:
     )
     suffix = uuid.uuid4().hex[:6]
     world = World(
-        rbac_plane, "default", f"app-{suffix}", f"net-{suffix}", f"pool-{suffix}", {},
-        f"vm-{suffix}.data",
+        rbac_plane, "default", f"app-{suffix}", f"net-{suffix}", f"pool-{suffix}",
+        f"vip-{suffix}", {}, f"vm-{suffix}.data",
     )  # fmt: skip
     rbac_plane.apply_yaml(
         f"""
@@ -99,6 +100,11 @@ apiVersion: k8s.cni.cncf.io/v1alpha1
 kind: IPAMClaim
 metadata: {{name: {world.claim}, namespace: default}}
 spec: {{network: tenant-net, interface: ""}}
+---
+apiVersion: kubeovn.io/v1
+kind: Vip
+metadata: {{name: {world.vip}}}
+spec: {{subnet: {world.subnet}}}
 """
     )
     for identity in ("nicpool-controller", "nicpool-agent"):
@@ -123,6 +129,7 @@ def watch_everything_else(w: World, client: Any) -> None:
         (custom.list_cluster_custom_object, (*KUBEOVN, "subnets")),
         (custom.list_cluster_custom_object, (*KUBEOVN, "ips")),
         (custom.list_cluster_custom_object, (*KUBEOVN, "ippools")),
+        (custom.list_cluster_custom_object, (*KUBEOVN, "vips")),
         (custom.list_cluster_custom_object, NAD),
         (apps.list_stateful_set_for_all_namespaces, ()),
         (apps.list_deployment_for_all_namespaces, ()),
@@ -206,9 +213,23 @@ def ippool_status(w: World, client: Any) -> None:
     CustomObjectsApi(client).patch_cluster_custom_object_status(*KUBEOVN, "ippools", w.pool, status)
 
 
+def finalizers(w: World, client: Any) -> None:
+    """The finalizer that holds a Subnet, IPPool or Vip while leases use it."""
+    api = CustomObjectsApi(client)
+    for plural, name in (("subnets", w.subnet), ("ippools", w.pool), ("vips", w.vip)):
+        patch = {"metadata": {"finalizers": ["kubeovn.io/kube-ovn-controller"]}}
+        api.patch_cluster_custom_object(*KUBEOVN, plural, name, patch)
+        api.patch_cluster_custom_object(*KUBEOVN, plural, name, {"metadata": {"finalizers": []}})
+
+
+def vip_status(w: World, client: Any) -> None:
+    status = {"status": {"v4ip": "172.17.0.150", "mac": "02:00:00:00:00:15"}}
+    CustomObjectsApi(client).patch_cluster_custom_object_status(*KUBEOVN, "vips", w.vip, status)
+
+
 def read_kubeovn(w: World, client: Any) -> None:
     api = CustomObjectsApi(client)
-    for plural in ("subnets", "ips", "ippools"):
+    for plural in ("subnets", "ips", "ippools", "vips"):
         api.list_cluster_custom_object(*KUBEOVN, plural)
     api.get_cluster_custom_object(*KUBEOVN, "subnets", w.subnet)
 
@@ -291,7 +312,9 @@ CONTROLLER_MAY: dict[str, Action] = {
     "create, update, delete IPs": ip_lifecycle,
     "update subnet status": subnet_status,
     "patch ippool status": ippool_status,
-    "read subnets, ips, ippools": read_kubeovn,
+    "patch vip status": vip_status,
+    "add and remove finalizers of subnets, ippools, vips": finalizers,
+    "read subnets, ips, ippools, vips": read_kubeovn,
     "read network-attachment-definitions": read_nads,
     "read deployments, replicasets, statefulsets": read_workloads,
     "watch ipamclaims and virtualmachines, get a virtualmachineinstance": watch_claims_and_vms,
@@ -316,8 +339,26 @@ CONTROLLER_MAY_NOT: dict[str, Action] = {
     "patch nodes": lambda w, c: CoreV1Api(c).patch_node(
         "node-1", {"metadata": {"labels": {"a": "b"}}}
     ),
-    "change a subnet's spec": lambda w, c: CustomObjectsApi(c).patch_cluster_custom_object(
-        *KUBEOVN, "subnets", w.subnet, {"spec": {"cidrBlock": "10.0.0.0/8"}}
+    # Finalizers need `patch` on subnets, ippools and vips; RBAC cannot narrow that to
+    # metadata.finalizers, so changing a spec is allowed too (the controller never does).
+    "update a subnet": lambda w, c: CustomObjectsApi(c).replace_cluster_custom_object(
+        *KUBEOVN,
+        "subnets",
+        w.subnet,
+        CustomObjectsApi(c).get_cluster_custom_object(*KUBEOVN, "subnets", w.subnet),
+    ),
+    "create vips": lambda w, c: CustomObjectsApi(c).create_cluster_custom_object(
+        *KUBEOVN,
+        "vips",
+        {
+            "apiVersion": "kubeovn.io/v1",
+            "kind": "Vip",
+            "metadata": {"name": "x"},
+            "spec": {"subnet": w.subnet},
+        },
+    ),
+    "delete vips": lambda w, c: CustomObjectsApi(c).delete_cluster_custom_object(
+        *KUBEOVN, "vips", w.vip
     ),
     "delete subnets": lambda w, c: CustomObjectsApi(c).delete_cluster_custom_object(
         *KUBEOVN, "subnets", w.subnet

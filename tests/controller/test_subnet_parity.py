@@ -174,10 +174,7 @@ def test_kubectl_get_shows_used_available_namespaces_pod_and_node(
     assert subnets["V4Available"] == 253 - 2  # the pod and the Vip; a pool's free addresses count
     vips = table_row(control_plane, "vips", vip)
     assert (
-        vips["Namespace"] == ns
-        and vips["V4IP"]
-        and vips["Subnet"] == subnet
-        and vips["Pod"] == ""
+        vips["Namespace"] == ns and vips["V4IP"] and vips["Subnet"] == subnet and vips["Pod"] == ""
     )
     ip = table_row(control_plane, "ips", f"web.{ns}.net.{ns}")
     assert (ip["Pod"], ip["Namespace"], ip["Subnet"]) == ("web", ns, subnet)
