@@ -84,12 +84,14 @@ def _reserve(rt: Runtime, view: VipView) -> Attachment:
         return existing
     if existing is not None:
         _free(rt, view.name, existing.uid)  # a Vip of the same name from before
+    # What the status shows wins over a later spec edit, and restores a reservation
+    # lost with etcd (nicpoolctl rebuild) at the very address pods were told.
     result = rt.vips.reserve(
         view.name,
         view.uid,
         SubnetName(view.subnet),
-        fixed_ips=view.fixed_ips,
-        mac=view.mac,
+        fixed_ips=view.reserved or view.fixed_ips,
+        mac=view.reserved_mac or view.mac,
         fence=rt.fence,
     )
     if isinstance(result, PermanentError):

@@ -44,6 +44,8 @@ class VipView:
     namespace: str = ""
     reserved: tuple[str, ...] = ()
     """``status.v4ip``/``v6ip`` once the controller reserved them."""
+    reserved_mac: str | None = None
+    """``status.mac``: with ``reserved``, what a lost reservation is restored to."""
     deleting: bool = False
 
     @property
@@ -66,10 +68,14 @@ def vip_from_object(obj: Mapping[str, Any]) -> VipView:
             mac = ann.parse_mac(str(mac), f"Vip {name} spec.macAddress")
     except (InvalidAddress, InvalidMac) as exc:
         raise InvalidVip(f"Vip {name}: {exc}") from exc
-    reserved = tuple(
-        str(status[k]) for k in ("v4ip", "v6ip") if isinstance(status.get(k), str) and status[k]
-    )
     namespace = spec.get("namespace") or ""
+    try:
+        reserved = tuple(a for a in (_address(status, "v4ip", 4), _address(status, "v6ip", 6)) if a)
+        reserved_mac = (
+            ann.parse_mac(str(status["mac"]), "status.mac") if status.get("mac") else None
+        )
+    except (InvalidAddress, InvalidMac):
+        reserved, reserved_mac = (), None  # a status we cannot read is not restored from
     return VipView(
         name=name,
         uid=str(meta.get("uid", "")),
@@ -78,6 +84,7 @@ def vip_from_object(obj: Mapping[str, Any]) -> VipView:
         mac=mac,
         namespace=namespace if isinstance(namespace, str) else "",
         reserved=reserved,
+        reserved_mac=reserved_mac,
         deleting=bool(meta.get("deletionTimestamp")),
     )
 

@@ -28,7 +28,18 @@ one list per kind (DESIGN.md fixes the first five keys of ``--json``):
 ``ip_objects_disagree``
     a Kube-OVN IP object missing, different from the lease, or left behind;
 ``unreadable``
-    a record nicpool cannot decode.
+    a record nicpool cannot decode;
+``pools``
+    an IPPool nicpool refuses (overlapping an older one, outside its Subnet,
+    no such Subnet), or an address of a namespace-bound IPPool held by a pod
+    of a namespace the pool does not serve (:mod:`.reservations`);
+``vips``
+    a Vip's reservation, its borrower and its binding disagreeing, or the
+    Vip object and the store disagreeing (:mod:`.reservations`).
+
+A pod NIC that borrows a Vip's address (``store.core.vips``) holds no lease
+or MAC index entry of its own: the Vip's reservation does. So it is left
+out of the lease, duplicate and MAC checks and checked under ``vips``.
 
 Without the apiserver (``--no-kube``) the three cluster kinds are not
 checked, and the report says so (``"kube": false``).
@@ -44,12 +55,13 @@ from typing import Any
 
 from reconciler.core import annotations as ann
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
-from reconciler.ctl import ownaudit
+from reconciler.ctl import ownaudit, reservations
 from reconciler.ctl.cluster import ClusterSnapshot
 from reconciler.ctl.snapshot import EtcdSnapshot
 from reconciler.ipobjects import ip_object_name, owner_ip_name
 from store.core.identity import OwnerRef
 from store.core.records import Attachment
+from store.core.vips import is_vip_ref
 
 Finding = dict[str, Any]
 KINDS = (
@@ -61,6 +73,8 @@ KINDS = (
     "records_disagree",
     "ip_objects_disagree",
     "unreadable",
+    "pools",
+    "vips",
 )
 MANAGED_BY = "app.kubernetes.io/managed-by"
 
@@ -86,7 +100,9 @@ def audit(etcd: EtcdSnapshot, cluster: ClusterSnapshot | None) -> AuditReport:
     found["leases_without_bits"], found["bits_without_leases"] = _bitmaps(etcd)
     found["records_disagree"] = list(_records(etcd))
     found["unreadable"] = list(etcd.unreadable)
+    found["vips"] = list(reservations.vips(etcd, cluster))
     if cluster is not None:
+        found["pools"] = list(reservations.pools(etcd, cluster))
         if cluster.namespace is not None:
             etcd = _scoped(etcd, cluster.namespace)
         found["annotations_disagree"] = list(_annotations(etcd, cluster))
@@ -105,9 +121,14 @@ def _scoped(etcd: EtcdSnapshot, namespace: str) -> EtcdSnapshot:
 # -- the store against itself ------------------------------------------------
 
 
+def _holding(etcd: EtcdSnapshot) -> Iterator[Attachment]:
+    """Attachments holding leases themselves or for their owner (not borrowing a Vip's)."""
+    return (att for att in etcd.attachments.values() if att.vip is None)
+
+
 def _duplicates(etcd: EtcdSnapshot) -> Iterator[Finding]:
     by_mac: dict[tuple[str, str], list[Attachment]] = defaultdict(list)
-    for att in etcd.attachments.values():
+    for att in _holding(etcd):
         by_mac[(att.subnet, att.mac)].append(att)
     for (subnet, ip), holders in sorted(_by_address(etcd).items()):
         if not ownaudit.legitimately_shared(holders):
@@ -119,7 +140,7 @@ def _duplicates(etcd: EtcdSnapshot) -> Iterator[Finding]:
 
 def _by_address(etcd: EtcdSnapshot) -> dict[tuple[str, str], list[Attachment]]:
     found: dict[tuple[str, str], list[Attachment]] = defaultdict(list)
-    for att in etcd.attachments.values():
+    for att in _holding(etcd):
         for leased in att.ips:
             found[(att.subnet, leased.ip)].append(att)
     return found
@@ -176,6 +197,8 @@ def _leases_vs_attachments(etcd: EtcdSnapshot) -> Iterator[Finding]:
 def _attachments_vs_leases(etcd: EtcdSnapshot) -> Iterator[Finding]:
     shared = _shared_addresses(etcd)
     for ref, att in sorted(etcd.attachments.items()):
+        if att.vip is not None:
+            continue  # the Vip's lease: see reservations.vips
         for leased in att.ips:
             if (att.subnet, leased.ip) in shared:
                 continue  # reported once, as a duplicate
@@ -194,6 +217,8 @@ def _attachments_vs_leases(etcd: EtcdSnapshot) -> Iterator[Finding]:
 def _mac_index(etcd: EtcdSnapshot) -> Iterator[Finding]:
     keys = etcd.keys
     for ref, att in sorted(etcd.attachments.items()):
+        if att.vip is not None:
+            continue  # the Vip's MAC index entry: see reservations.vips
         holder = etcd.macs.get((att.subnet, att.mac))
         if holder != keys.holder_key(ref, att.owner):
             yield {
@@ -265,6 +290,8 @@ def _allocated_providers(annotations: dict[str, str] | Any) -> list[str]:
 
 def _orphans(etcd: EtcdSnapshot, cluster: ClusterSnapshot) -> Iterator[Finding]:
     for ref, att in sorted(etcd.attachments.items()):
+        if is_vip_ref(ref):
+            continue  # owned by a Vip object: see reservations.vips
         pod = cluster.pods.get(ref.pod)
         if pod is not None and pod.uid == att.uid:
             continue

@@ -25,6 +25,7 @@ from reconciler.kube.resources import (
     REPLICASETS,
     STATEFULSETS,
     SUBNETS,
+    VIPS,
     VIRTUALMACHINEINSTANCES,
     VIRTUALMACHINES,
     Resource,
@@ -46,7 +47,12 @@ class ClusterSnapshot:
     subnets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Subnet objects' ``spec`` by name."""
     ippools: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """IPPool objects' ``spec`` by name (for ``ip_pool: <name>`` when rebuilding)."""
+    """IPPool objects' ``spec`` by name (``ip_pool: <name>``, the pool audit)."""
+    ippool_objects: dict[str, JSON] = field(default_factory=dict)
+    """IPPool objects whole (metadata for the overlap order, status)."""
+    subnet_objects: dict[str, JSON] = field(default_factory=dict)
+    vips: dict[str, JSON] = field(default_factory=dict)
+    """Vip objects by name (the Vip audit, rebuilding pods that borrow one)."""
     namespace: str | None = None
     """When set, only this namespace's pods and IP objects were read (``--namespace``)."""
     claims: dict[str, ObjectState] = field(default_factory=dict)
@@ -93,10 +99,14 @@ def read_cluster(
     snapshot.claims = _states(kube, IPAMCLAIMS, namespace)
     snapshot.vms = _states(kube, VIRTUALMACHINES, namespace)
     snapshot.vmis = _states(kube, VIRTUALMACHINEINSTANCES, namespace)
+    # Cluster scoped and few: always read whole (the pool and Vip audits need them).
+    snapshot.subnet_objects = {_key(s): s for s in kube.list(SUBNETS)[0]}
+    snapshot.subnets = {k: dict(s.get("spec") or {}) for k, s in snapshot.subnet_objects.items()}
+    snapshot.ippool_objects = {_key(p): p for p in kube.list(IPPOOLS)[0]}
+    snapshot.ippools = {k: dict(p.get("spec") or {}) for k, p in snapshot.ippool_objects.items()}
+    snapshot.vips = {_key(v): v for v in kube.list(VIPS)[0]}
     if for_rebuild:
         snapshot.nads = {_key(nad): nad_config(nad) for nad in kube.list(NADS)[0]}
-        snapshot.subnets = {_key(s): dict(s.get("spec") or {}) for s in kube.list(SUBNETS)[0]}
-        snapshot.ippools = {_key(p): dict(p.get("spec") or {}) for p in kube.list(IPPOOLS)[0]}
     return snapshot
 
 

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from reconciler.ctl import commands, maintenance
+from reconciler.ctl import commands, maintenance, pools
 from reconciler.ctl.context import EXIT_UNAVAILABLE, EXIT_USAGE, Context, CtlError
 from store.config import add_etcd_arguments, add_flag
 from store.core.access import ADMIN, AGENT, CONTROLLER
@@ -73,6 +73,11 @@ def _read_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--subnet", help="only this subnet")
     _json_flag(p)
     p.set_defaults(run=commands.usage)
+
+    p = sub.add_parser("pools", help="addresses per IPPool and family, with its state")
+    p.add_argument("--subnet", help="only this subnet's IPPools")
+    _json_flag(p)
+    p.set_defaults(run=pools.pools)
 
     p = sub.add_parser("leases", help="list leases")
     p.add_argument("--subnet", help="only this subnet")

@@ -21,6 +21,12 @@ What it cannot restore: attachments retained for a StatefulSet pod that
 was deleted and not yet recreated (no pod, no annotations); the
 controller re-allocates the successor's address from its ``ip_pool`` or
 fixed annotation as usual.
+
+What it leaves to the controller: Vip reservations and the pod NICs that
+borrow them. The controller reserves each Vip again at the address and MAC
+its ``status`` shows, then lets the annotated pod borrow it again; the
+rebuild lists those NICs as skipped, and writes no claim that could take a
+Vip's address first.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from reconciler.core import annotations as ann
 from reconciler.core.ippools import IPPoolView, ippool_from_object
 from reconciler.core.planning import NicPlan, World, plan_pod
 from reconciler.core.subnets import SubnetView, subnet_from_object
+from reconciler.core.vips import VipView, vip_from_object
 from reconciler.ctl.cluster import ClusterSnapshot
 from store.core.identity import AttachmentRef, SubnetName
 from store.core.records import Attachment
@@ -78,6 +85,36 @@ class RebuildPlan:
 
 def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
     plan = RebuildPlan()
+    world = _world(cluster, plan)
+    for ref, pod in sorted(cluster.pods.items()):
+        allocated = _allocated(pod.annotations)
+        if not allocated:
+            continue
+        pod_plan = plan_pod(pod, world)
+        for error in pod_plan.errors:
+            plan.skipped.append({"pod": str(ref), "reason": f"{error.reason}: {error}"})
+        for nic in pod_plan.nics:
+            if nic.ref.qualified not in allocated:
+                continue  # not allocated yet: the controller will do it
+            if nic.vip is not None:
+                reason = f"borrows Vip {nic.vip}: the controller restores it from the Vip's status"
+                plan.skipped.append(
+                    {"pod": str(ref), "provider": nic.ref.qualified, "reason": reason}
+                )
+                continue
+            if not nic.fixed_ips:
+                reason = "annotated as allocated but has no ip_address"
+                plan.skipped.append(
+                    {"pod": str(ref), "provider": nic.ref.qualified, "reason": reason}
+                )
+                continue
+            plan.claims.append(nic)
+    plan.conflicts = _conflicts(plan.claims)
+    return plan
+
+
+def _world(cluster: ClusterSnapshot, plan: RebuildPlan) -> World:
+    """What planning reads, from the objects as listed; the unusable ones noted as skipped."""
     views: dict[SubnetName, SubnetView] = {}
     for name, spec in sorted(cluster.subnets.items()):
         try:
@@ -93,26 +130,13 @@ def plan_rebuild(cluster: ClusterSnapshot) -> RebuildPlan:
             pools[name] = ippool_from_object(name, spec)
         except PermanentError as exc:
             plan.skipped.append({"ippool": name, "reason": f"IPPool refused: {exc}"})
-    world = World(nads=cluster.nads, subnets=views, ippools=pools)
-    for ref, pod in sorted(cluster.pods.items()):
-        allocated = _allocated(pod.annotations)
-        if not allocated:
-            continue
-        pod_plan = plan_pod(pod, world)
-        for error in pod_plan.errors:
-            plan.skipped.append({"pod": str(ref), "reason": f"{error.reason}: {error}"})
-        for nic in pod_plan.nics:
-            if nic.ref.qualified not in allocated:
-                continue  # not allocated yet: the controller will do it
-            if not nic.fixed_ips:
-                reason = "annotated as allocated but has no ip_address"
-                plan.skipped.append(
-                    {"pod": str(ref), "provider": nic.ref.qualified, "reason": reason}
-                )
-                continue
-            plan.claims.append(nic)
-    plan.conflicts = _conflicts(plan.claims)
-    return plan
+    vips: dict[str, VipView] = {}
+    for name, obj in sorted(cluster.vips.items()):
+        try:
+            vips[name] = vip_from_object(obj)
+        except PermanentError as exc:
+            plan.skipped.append({"vip": name, "reason": f"Vip refused: {exc}"})
+    return World(nads=cluster.nads, subnets=views, ippools=pools, vips=vips)
 
 
 def _allocated(annotations: Any) -> set[str]:

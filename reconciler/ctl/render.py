@@ -10,7 +10,10 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.core.ippools import IPPoolView
+from reconciler.core.poolusage import PoolFamilyUsage
 from reconciler.ctl.audit import KINDS, AuditReport
+from reconciler.ctl.reservations import PoolState
 from store.core.identity import IPAMCLAIM, AttachmentRef
 from store.core.owners import OwnerRecord
 from store.core.records import Lease
@@ -53,6 +56,50 @@ def usage_rows(name: str, cidrs: dict[int, str], usage: Sequence[FamilyUsage]) -
         ]
         for u in usage
     ]
+
+
+POOL_HEADERS = (
+    "IPPOOL",
+    "SUBNET",
+    "FAMILY",
+    "TOTAL",
+    "USED",
+    "AVAILABLE",
+    "NAMESPACES",
+    "STATE",
+    "USAGE",
+)
+
+
+def pool_rows(
+    name: str, view: IPPoolView | None, state: PoolState, usage: Sequence[PoolFamilyUsage]
+) -> list[list[Any]]:
+    subnet = "-" if view is None else view.subnet
+    namespaces = "-" if view is None or not view.namespaces else ",".join(view.namespaces)
+    if not usage:
+        return [[name, subnet, "-", "-", "-", "-", namespaces, state.text, "-"]]
+    return [
+        [name, subnet, f"IPv{u.family}", u.total, u.used, u.available, namespaces,
+         state.text, bar(u.used, u.total)]
+        for u in usage
+    ]  # fmt: skip
+
+
+def pool_json(
+    name: str, view: IPPoolView | None, state: PoolState, usage: Sequence[PoolFamilyUsage]
+) -> dict[str, Any]:
+    return {
+        "ippool": name,
+        "subnet": None if view is None else view.subnet,
+        "namespaces": [] if view is None else list(view.namespaces),
+        "state": state.text,
+        "problem": None if state.error is None else str(state.error),
+        "families": [
+            {"family": u.family, "total": u.total, "used": u.used, "available": u.available,
+             "using": u.using_range, "free": u.available_range}
+            for u in usage
+        ],
+    }  # fmt: skip
 
 
 USAGE_HEADERS = ("SUBNET", "FAMILY", "CIDR", "TOTAL", "USED", "AVAILABLE", "EXCLUDED", "USAGE")

@@ -43,6 +43,8 @@ class EtcdSnapshot:
     """MAC index: (subnet, MAC) -> the attachment (or owner record) key that holds it."""
     owners: dict[OwnerRef, OwnerRecord] = field(default_factory=dict)
     """Addresses of IPAMClaims and VM NICs, with their holder pods."""
+    vip_bindings: dict[tuple[SubnetName, str], str] = field(default_factory=dict)
+    """(subnet, Vip) -> the attachment key of the pod NIC borrowing it."""
     unreadable: list[dict[str, str]] = field(default_factory=list)
     """Keys (relative to the prefix) that could not be decoded, and why."""
 
@@ -89,6 +91,8 @@ def _classify(
             snapshot.leases[(subnet, "/".join(parts[3:]))] = lease
         elif kind == "macs":
             snapshot.macs[(subnet, Mac(parts[3]))] = kv.value.decode()
+        elif kind == "vips":
+            snapshot.vip_bindings[(subnet, "/".join(parts[3:]))] = kv.value.decode()
         elif kind == "bitmap":
             family: Family = 4 if parts[3] == "4" else 6
             return subnet, family
