@@ -9,7 +9,8 @@ The live half (module fixture :func:`scene`) starts two controller replicas
 and an agent on one etcd prefix against the test kube-apiserver, a Prometheus
 scraping them every second with ``alerts.yaml`` loaded, and then makes things
 happen that an operator would see: two Subnets (one dual-stack /24 + /120,
-one /30 with a single usable address), pods that get addresses, pods that are
+one /30 with a single usable address), an IPPool of one address that a pod
+then fills, pods that get addresses, pods that are
 refused (address outside the Subnet, a NAD without spec), and CNI requests to
 the agent (an answered ADD, a DEL, a GC that finds an unknown attachment, an
 ADD with no lease, and an ADD that waits 6 s for a lease that never comes).
@@ -206,6 +207,7 @@ class Scene:
     namespace: str
     subnet: str
     tiny: str
+    pool: str
 
     def leader(self) -> ControllerProcess:
         return next(c for c in self.controllers if c.is_leader())
@@ -285,16 +287,25 @@ def create_world(scene: Scene, stack: ExitStack) -> None:
     cluster.create_subnet(
         scene.tiny, protocol="IPv4", provider=f"tiny-net.{ns}", cidrBlock=f"10.{a + 50}.{b}.252/30"
     )
+    stack.callback(cluster.delete_cluster_object, "ippools", scene.pool)
+    pool_ips = [f"10.{a}.{b}.200", f"fd00:{a:x}:{b:x}::c8"]  # one address of each family
+    cluster.create_ippool(scene.pool, subnet=scene.subnet, ips=pool_ips)
     for subnet in (scene.subnet, scene.tiny):
         series = f'nicpool_subnet_addresses{{subnet="{subnet}",state="%s"}}'
         untouched = f"{series % 'available'} == ignoring (state) {series % 'total'}"
         scene.prometheus.wait_for_data(f"{subnet} scraped with nothing leased", untouched)
+    series = f'nicpool_ippool_addresses{{ippool="{scene.pool}",family="4",state="%s"}}'
+    untouched = f"{series % 'available'} == ignoring (state) {series % 'total'} > 0"
+    scene.prometheus.wait_for_data(f"{scene.pool} scraped with nothing leased", untouched)
     cluster.create_pod(ns, "good", networks(ns, "mon-net"))
+    pooled = {**networks(ns, "mon-net"), f"mon-net.{ns}.kubernetes.io/ip_pool": scene.pool}
+    cluster.create_pod(ns, "pooled", pooled)
     cluster.create_pod(ns, "tiny", networks(ns, "tiny-net"))
     outside = {**networks(ns, "mon-net"), f"mon-net.{ns}.kubernetes.io/ip_address": "192.0.2.10"}
     cluster.create_pod(ns, "outside", outside)
     cluster.create_pod(ns, "no-provider", networks(ns, "no-spec"))
     cluster.allocated(ns, "good", f"mon-net.{ns}")
+    cluster.allocated(ns, "pooled", f"mon-net.{ns}")
     cluster.allocated(ns, "tiny", f"tiny-net.{ns}")
     wait_for("outside refused", partial(refusals, cluster, ns, "outside"), 60)
     wait_for("no-provider refused", partial(refusals, cluster, ns, "no-provider"), 60)
@@ -337,7 +348,16 @@ def scene(control_plane: ControlPlane, etcd_server: EtcdServer) -> Iterator[Scen
         namespace = f"mon-{tag}"
         cluster.core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name=namespace)))
         stack.callback(cluster.core.delete_namespace, namespace)
-        world = Scene(prom, controllers, agent, cluster, namespace, f"mon-{tag}", f"mon-tiny-{tag}")
+        world = Scene(
+            prom,
+            controllers,
+            agent,
+            cluster,
+            namespace,
+            f"mon-{tag}",
+            f"mon-tiny-{tag}",
+            f"mon-pool-{tag}",
+        )
         create_world(world, stack)
         drive_agent(world)
         since = time.time()

@@ -220,6 +220,7 @@ def has_numbers(samples: list[dict[str, Any]]) -> bool:
 
 CONTRACT = {
     "nicpool_subnet_addresses",
+    "nicpool_ippool_addresses",
     "nicpool_allocation_seconds",
     "nicpool_allocation_errors_total",
     "nicpool_retries_total",
