@@ -24,6 +24,7 @@ from store.core.identity import AttachmentRef, OwnerRef, PodRef, PodUID, SubnetN
 from store.core.keys import Keys
 from store.core.owners import OwnerRecord
 from store.core.records import Lease, decode_lease
+from store.core.vips import is_vip_ref
 from store.errors import InvalidAddress, NicpoolError, TemporaryError
 from store.leases import UNFENCED, Ipam
 from store.operator import request_release
@@ -186,6 +187,12 @@ def release(ctx: Context) -> int:
     owner = lease.owner
     if isinstance(owner, OwnerRef):
         return _release_owner(ctx, lease, owner)
+    if is_vip_ref(owner):
+        raise CtlError(
+            f"refusing to release {lease.ip}: it is reserved by Vip {owner.pod.name}; "
+            "delete the Vip (the controller frees it once no pod uses it)",
+            EXIT_FINDINGS,
+        )
     pod = owner.pod
     if not (ctx.args.force and ctx.args.no_kube):
         live = _pod_uid(ctx, pod, ask=not ctx.args.force)

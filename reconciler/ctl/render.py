@@ -18,6 +18,7 @@ from store.core.identity import IPAMCLAIM, AttachmentRef
 from store.core.owners import OwnerRecord
 from store.core.records import Lease
 from store.core.usage import FamilyUsage
+from store.core.vips import is_vip_ref
 
 BAR_WIDTH = 20
 
@@ -107,10 +108,11 @@ LEASE_HEADERS = ("SUBNET", "IP", "OWNER", "PROVIDER", "INTERFACE", "MAC", "STATE
 
 
 def owner_text(lease: Lease) -> str:
-    """``ns/pod`` for a pod's own lease; ``ipamclaim ns/name`` or ``vm ns/name`` else."""
+    """``ns/pod`` for a pod's own lease; ``Vip <name>`` for a Vip's reservation
+    (``store.core.vips``); ``ipamclaim ns/name`` or ``vm ns/name`` else."""
     owner = lease.owner
     if isinstance(owner, AttachmentRef):
-        return str(owner.pod)
+        return f"Vip {owner.pod.name}" if is_vip_ref(owner) else str(owner.pod)
     return f"{'ipamclaim' if owner.kind == IPAMCLAIM else 'vm'} {owner.namespace}/{owner.name}"
 
 

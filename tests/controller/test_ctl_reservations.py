@@ -139,3 +139,13 @@ def test_a_lost_vip_binding_is_a_finding(world: World) -> None:
     world.etcd.txn([], [Delete(key)])  # as a botched manual repair would
     [finding] = world.findings("vips", expect=1)
     assert finding["vip"] == world.vip and finding["problem"] == "binding missing"
+
+
+def test_release_refuses_a_vips_address_and_leases_name_the_vip(world: World) -> None:
+    vip = world.cluster.kubeovn("vips", world.vip) or {}
+    address = vip["status"]["v4ip"]
+    done = world.ctl.run("release", address, "--force")
+    assert done.returncode == 1 and f"reserved by Vip {world.vip}" in done.stderr
+    listed = world.ctl.run("leases", "--subnet", world.subnet)
+    assert f"Vip {world.vip}" in listed.stdout
+    assert world.findings("vips", expect=0) == []  # nothing was touched
