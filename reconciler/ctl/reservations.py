@@ -16,8 +16,9 @@ the controller applies: ``core.overlaps``), and each address of a
 namespace-bound IPPool held by a pod of a namespace the pool does not serve
 (given by a fixed address, or held since before the pool existed).
 
-With ``--namespace`` only the Vips of that namespace (``spec.namespace``),
-the IPPools serving it and its pods are compared: cluster-scoped objects of
+With ``--namespace`` only that namespace's borrowing NICs and bindings, the
+Vips of that namespace (``spec.namespace``) and the IPPools serving it are
+compared: cluster-scoped objects of
 other tenants are not that namespace's business.
 
 Pure: two snapshots in, findings out.
@@ -42,16 +43,17 @@ Finding = dict[str, Any]
 
 
 def vips(etcd: EtcdSnapshot, cluster: ClusterSnapshot | None) -> Iterator[Finding]:
-    yield from _borrowers(etcd)
-    yield from _bindings(etcd)
+    scope = None if cluster is None else cluster.namespace
+    yield from _borrowers(etcd, scope)
+    yield from _bindings(etcd, scope)
     if cluster is not None:
         yield from _vip_objects(etcd, cluster)
 
 
-def _borrowers(etcd: EtcdSnapshot) -> Iterator[Finding]:
+def _borrowers(etcd: EtcdSnapshot, scope: str | None) -> Iterator[Finding]:
     keys = etcd.keys
     for ref, att in sorted(etcd.attachments.items()):
-        if att.vip is None:
+        if att.vip is None or scope not in (None, ref.pod.namespace):
             continue
         found: Finding = {"vip": att.vip, "nic": str(ref), "subnet": att.subnet}
         reservation = etcd.attachments.get(vip_ref(att.vip))
@@ -71,10 +73,12 @@ def _borrowers(etcd: EtcdSnapshot) -> Iterator[Finding]:
             }
 
 
-def _bindings(etcd: EtcdSnapshot) -> Iterator[Finding]:
+def _bindings(etcd: EtcdSnapshot, scope: str | None) -> Iterator[Finding]:
     keys = etcd.keys
     for (subnet, vip), holder in sorted(etcd.vip_bindings.items()):
         ref = keys.attachment_ref(holder) if holder.startswith(keys.attachments) else None
+        if scope not in (None, None if ref is None else ref.pod.namespace):
+            continue
         att = etcd.attachments.get(ref) if ref is not None else None
         if att is None or att.vip != vip:
             yield {
