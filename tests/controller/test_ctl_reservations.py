@@ -25,7 +25,8 @@ from store.core.identity import SubnetName
 from store.core.keys import Keys
 from store.core.ops import Delete
 from store.etcd import EtcdClient
-from tests.store.test_ctl_cli import Ctl, connect
+from tests.controller.conftest import leading_controller
+from tests.support.ctl import Ctl, connect
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -58,16 +59,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
-    assert control_plane.etcd is not None
-    process = ControllerProcess(
-        control_plane.kubeconfig,
-        control_plane.etcd.endpoint,
-        f"/nicpool-ctlres-{uuid.uuid4().hex[:6]}/v1/",
-        identity="ctlres",
-    ).start()
-    process.wait_leader()
-    yield process
-    process.stop()
+    yield from leading_controller(control_plane, "ctlres")
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ import pytest
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.kube import ControlPlane
+from tests.controller.conftest import leading_controller
 
 pytestmark = pytest.mark.controller
 NETWORKS = "k8s.v1.cni.cncf.io/networks"
@@ -26,16 +27,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 
 @pytest.fixture(scope="module")
 def controller(control_plane: ControlPlane) -> Iterator[ControllerProcess]:
-    assert control_plane.etcd is not None
-    process = ControllerProcess(
-        control_plane.kubeconfig,
-        control_plane.etcd.endpoint,
-        f"/nicpool-subnets-{uuid.uuid4().hex[:6]}/v1/",
-        identity="subnets",
-    ).start()
-    process.wait_leader()
-    yield process
-    process.stop()
+    yield from leading_controller(control_plane, "subnets")
 
 
 @pytest.fixture

@@ -92,12 +92,12 @@ def test_a_bound_namespace_takes_its_pools_by_default_in_name_order() -> None:
         pool("c", ["10.0.0.30"], namespaces=["other"]),
     ]
     (nic,) = plan_pod(pod(), world(pools)).nics
-    assert nic.pool == (("10.0.0.10",), ("10.0.0.11",), ("10.0.0.20",))
+    assert nic.request.pool == (("10.0.0.10",), ("10.0.0.11",), ("10.0.0.20",))
 
 
 def test_an_unbound_namespace_gets_the_next_free_address() -> None:
     (nic,) = plan_pod(pod("free"), world([pool("a", ["10.0.0.10"], namespaces=["ns"])])).nics
-    assert nic.pool == () and nic.fixed_ips == ()
+    assert nic.request.pool == () and nic.fixed_ips == ()
 
 
 def test_a_pool_of_other_namespaces_is_refused_by_name() -> None:
@@ -124,7 +124,9 @@ def test_ip_pool_by_name_implies_the_pool_subnet() -> None:
         pod(**{"net.ns.kubernetes.io/ip_pool": "p"}),
         world([pool("p", ["10.1.0.5"], "other")], **subnets),
     )
-    assert plan.ok and plan.nics[0].subnet == "other" and plan.nics[0].pool == (("10.1.0.5",),)
+    assert (
+        plan.ok and plan.nics[0].subnet == "other" and plan.nics[0].request.pool == (("10.1.0.5",),)
+    )
 
 
 def test_a_deleting_pool_blocks_new_addresses_without_refusing_the_plan() -> None:
@@ -296,5 +298,5 @@ def test_pool_exhausted_when_namespace_pools_hold_nothing_of_the_subnet() -> Non
     v6 = subnet("net", "fd00::/64")
     bound = pool("a", ["fd00::5"], namespaces=["ns"])
     (nic,) = plan_pod(pod(), world([bound], net=v6)).nics
-    assert nic.pool == (("fd00::5",),)
+    assert nic.request.pool == (("fd00::5",),)
     assert PoolExhausted.reason == "PoolExhausted"
