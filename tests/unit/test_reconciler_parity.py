@@ -300,3 +300,19 @@ def test_pool_exhausted_when_namespace_pools_hold_nothing_of_the_subnet() -> Non
     (nic,) = plan_pod(pod(), world([bound], net=v6)).nics
     assert nic.request.pool == (("fd00::5",),)
     assert PoolExhausted.reason == "PoolExhausted"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "expected"),
+    [({}, False), ({"net.ns.kubernetes.io/default_route": "true"}, True)],
+)
+def test_kube_ovn_default_route_annotation_picks_the_nic(
+    annotations: dict[str, str], expected: bool
+) -> None:
+    (nic,) = plan_pod(pod(**annotations), world()).nics
+    assert nic.request.default_route is expected
+
+
+def test_a_malformed_default_route_is_refused() -> None:
+    plan = plan_pod(pod(**{"net.ns.kubernetes.io/default_route": "yes"}), world())
+    assert [e.reason for e in plan.errors] == ["InvalidAnnotation"]
