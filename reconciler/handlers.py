@@ -219,12 +219,11 @@ class Handlers:
 
 
 def _changed(old: JSON, new: JSON) -> bool:
-    """Spec, deletion or finalizers moved (status-only updates are the controller's own)."""
-    return (
-        old.get("spec") != new.get("spec")
-        or meta(old).get("deletionTimestamp") != meta(new).get("deletionTimestamp")
-        or meta(old).get("finalizers") != meta(new).get("finalizers")
-    )
+    """The spec changed or deletion began. Status and finalizer updates are the
+    controller's own writes: judging every pool again for them would only churn."""
+    return old.get("spec") != new.get("spec") or meta(old).get("deletionTimestamp") != meta(
+        new
+    ).get("deletionTimestamp")
 
 
 def announced(pod: JSON) -> bool:

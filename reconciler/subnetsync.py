@@ -92,7 +92,19 @@ def sync_subnet(rt: Runtime, name: str, *, status: bool = True) -> bool:
         )
     if status:
         refresh(rt, name)
+    _wake_dependents(rt, name)
     return True
+
+
+def _wake_dependents(rt: Runtime, name: str) -> None:
+    """The Subnet is registered (anew): its Vips can reserve, its IPPools count."""
+    world = rt.views.world
+    for vip in world.vips.values():
+        if vip.subnet == name:
+            rt.queue.add(("vip", vip.name))
+    for pool in world.ippools.values():
+        if pool.subnet == name:
+            rt.queue.add(("ippool", pool.name))
 
 
 def _refuse(rt: Runtime, obj: dict[str, Any], error: PermanentError) -> None:

@@ -66,7 +66,7 @@ def sync_vip(rt: Runtime, name: str) -> bool:
     except PermanentError as exc:
         rt.recorder.warn(involved(obj), exc.reason, str(exc))
         _status(rt, obj, None, Verdict.refused(exc.reason, str(exc)))
-        return True
+        return False  # retried with backoff: the Subnet may come, the address be freed
     if view.fixed_ips and tuple(i.ip for i in reservation.ips) != view.fixed_ips:
         rt.recorder.warn(
             involved(obj),
