@@ -45,6 +45,7 @@ from store.core.ops import (
 from store.core.records import Attachment, Lease, LeasedIP, encode_attachment, encode_lease
 from store.core.requests import AllocationRequest, Fence, Fencing
 from store.core.subnetspec import SubnetSpec
+from store.core.vips import returned_ops
 from store.errors import (
     AddressInUse,
     ExcludedAddress,
@@ -128,11 +129,11 @@ class BatchPlan:
             require_proof(request, existing.attachment)
         if existing is not None and existing.attachment.subnet != self.spec.name:
             raise ValueError(f"{request.ref}: release its attachment in another subnet first")
-        if existing is not None and (request.owner or existing.attachment.owner):
-            # Never free an owner's bits for a successor, nor plan two owners at once.
+        if existing is not None and (
+            request.owner or existing.attachment.owner or existing.attachment.vip
+        ):
+            # Never free an owner's (or a Vip's) bits for a successor, nor plan two owners.
             raise ValueError(f"{request.ref}: clear its predecessor's owned NIC first")
-        if existing is not None and existing.attachment.vip is not None:
-            raise ValueError(f"{request.ref}: give its predecessor's Vip back first")
         size = estimated_bytes(request)
         if size > MAX_RECORD_BYTES:
             raise RecordTooLarge(
@@ -244,9 +245,8 @@ class BatchPlan:
         return deletes
 
     def _free(self, attachment: Attachment) -> None:
-        if attachment.vip is not None:
-            return  # the Vip's reservation keeps the bits (store.core.vips)
-        self.free(attachment.ips)
+        if attachment.vip is None:  # a Vip's reservation keeps its bits (store.core.vips)
+            self.free(attachment.ips)
 
     def _unfree(self, attachment: Attachment) -> None:
         self.mark(attachment.ips, allocator.take_back)
@@ -354,8 +354,7 @@ class BatchPlan:
 
     def _next_free(self, layout: FamilyLayout) -> Offset:
         cursor, cooling = self.cursors.get(layout.family, -1), CoolDown(self.cooldown, self.now)
-        # IPPool addresses are skipped: they go only to pods that ask for them.
-        search = layout.for_next_free
+        search = layout.for_next_free  # IPPool addresses go only to pods that ask for them
         return allocator.choose_next(self.spec.name, search, self.chunks, cursor, cooling)
 
     def _lease_put(self, attachment: Attachment, ip: str, owner_uid: str = "") -> Put:
@@ -396,15 +395,11 @@ def estimated_bytes(request: AllocationRequest) -> int:
 def release_ops(
     keys: Keys, attachment: Attachment, mod_revision: Revision
 ) -> tuple[Compare, list[Op]]:
-    """Deleting an attachment's records, guarded by its mod_revision.
-
-    A NIC that borrows a Vip's address gives up only itself and its binding:
-    the lease, MAC index and bit stay the Vip's.
-    """
+    """Deleting an attachment's records, guarded by its mod_revision (a NIC borrowing
+    a Vip's address gives up only itself and its binding: ``store.core.vips``)."""
     att_key = keys.attachment(attachment.ref)
     if attachment.vip is not None:
-        binding = keys.vip_binding(attachment.subnet, attachment.vip)
-        return ModRevisionIs(att_key, mod_revision), [Delete(att_key), Delete(binding)]
+        return ModRevisionIs(att_key, mod_revision), returned_ops(keys, attachment)
     deletes: list[Op] = [Delete(att_key), Delete(keys.mac(attachment.subnet, attachment.mac))]
     deletes += [Delete(keys.lease(attachment.subnet, leased.ip)) for leased in attachment.ips]
     return ModRevisionIs(att_key, mod_revision), deletes

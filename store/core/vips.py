@@ -40,7 +40,7 @@ from store.core.identity import (
     SubnetName,
 )
 from store.core.keys import Keys
-from store.core.ops import Compare, CreateRevisionIs, ModRevisionIs, Op, Put
+from store.core.ops import Compare, CreateRevisionIs, Delete, ModRevisionIs, Op, Put
 from store.core.records import Attachment, encode_attachment
 from store.core.requests import AllocationRequest, Fence, Fencing
 
@@ -123,6 +123,12 @@ def bind_txn(
 
 def _is(key: str, revision: Revision) -> Compare:
     return CreateRevisionIs(key, ABSENT) if revision == ABSENT else ModRevisionIs(key, revision)
+
+
+def returned_ops(keys: Keys, nic: Attachment) -> list[Op]:
+    """A borrowing NIC gives the address back: only its attachment and its binding go."""
+    assert nic.vip is not None
+    return [Delete(keys.attachment(nic.ref)), Delete(keys.vip_binding(nic.subnet, nic.vip))]
 
 
 def rebound(predecessor: Attachment, request: AllocationRequest, *, fence: Fencing) -> Attachment:
