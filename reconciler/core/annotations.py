@@ -11,7 +11,10 @@ manifests and tools written for Kube-OVN keep working). Inputs:
   exactly two addresses of different families are one dual-stack entry.
   A single value that is not an address names an IPPool;
 * ``logical_switch``: a Subnet name (wins over provider matching);
-* ``routes``: JSON ``[{"dst": cidr, "gw": ip}]``, empty ``dst`` = default route.
+* ``routes``: JSON ``[{"dst": cidr, "gw": ip}]``, empty ``dst`` = default route;
+* ``default_route``: ``"true"``/``"false"``, whether this NIC carries the pod's
+  default route (else: Multus ``default-route``, or being ``eth0``);
+* ``vip``: a Vip's name (:mod:`reconciler.core.vips`).
 
 Kube-OVN v1.16 also reads a NIC's fixed address and MAC under
 ``<nad>.<ns>.kubernetes.io/ip_address.<ifname>`` and ``mac_address.<ifname>``
