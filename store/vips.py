@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from store.core.holders import require_proof
 from store.core.identity import AttachmentRef, PodUID, Revision, SubnetName
 from store.core.ops import Get, KeyValue
-from store.core.plan import require_proof
 from store.core.records import Attachment, decode_attachment
 from store.core.requests import AllocationRequest, Fencing
 from store.core.vips import bind_txn, borrowing, rebound, reservation_request, vip_ref

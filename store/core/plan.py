@@ -27,7 +27,7 @@ from store.core import allocator, owners
 from store.core.addressing import FamilyLayout
 from store.core.bitmap import Chunk, WorkingChunks
 from store.core.cooldown import CoolDown, record_op
-from store.core.holders import holder_of_key, holder_text
+from store.core.holders import holder_of_key, holder_text, require_proof
 from store.core.identity import AttachmentRef, Mac, Offset, OwnerRef, Revision
 from store.core.keys import Keys
 from store.core.mac import parse_mac, random_mac
@@ -49,7 +49,6 @@ from store.core.vips import returned_ops
 from store.errors import (
     AddressInUse,
     ExcludedAddress,
-    HeldByPredecessor,
     InvalidAddress,
     MacInUse,
     PermanentError,
@@ -134,7 +133,7 @@ class BatchPlan:
         ):
             # Never free an owner's (or a Vip's) bits for a successor, nor plan two owners.
             raise ValueError(f"{request.ref}: clear its predecessor's owned NIC first")
-        size = estimated_bytes(request)
+        size = request.estimated_bytes()
         if size > MAX_RECORD_BYTES:
             raise RecordTooLarge(
                 f"{request.ref}: its record would take about {size} bytes, over the "
@@ -375,21 +374,6 @@ class BatchPlan:
 
     def fence_revision(self) -> Revision:
         return self.fence.revision if isinstance(self.fence, Fence) else Revision(0)
-
-
-def require_proof(request: AllocationRequest, predecessor: Attachment) -> None:
-    """Refuse to replace or adopt another UID's attachment without proof it is gone."""
-    if predecessor.uid not in (request.uid, request.replaces):
-        raise HeldByPredecessor(
-            f"{request.ref} is held by pod uid {predecessor.uid}, not {request.uid}; "
-            "replaced only once that pod is known to be gone",
-            holder=predecessor.uid,
-        )
-
-
-def estimated_bytes(request: AllocationRequest) -> int:
-    """About how many bytes the request's records take (routes dominate; 1 KiB for the rest)."""
-    return 1024 + sum(len(route.dst) + len(route.gw) + 16 for route in request.routes)
 
 
 def release_ops(
