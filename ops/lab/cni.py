@@ -149,6 +149,9 @@ class AgentProcess:
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nicpool-agent-")))
     metrics_port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    node_name: str = "test-node"
+    extra_args: list[str] = field(default_factory=list)
+    """More flags (the etcd TLS files, say)."""
 
     @property
     def socket(self) -> Path:
@@ -162,8 +165,11 @@ class AgentProcess:
         argv = [sys.executable, "-m", "cnibin.agent.main", "--socket", str(self.socket)]
         argv += ["--etcd-endpoints", self.etcd_endpoint, "--etcd-prefix", self.prefix]
         argv += ["--metrics-addr", f"127.0.0.1:{self.metrics_port}"]
-        argv += ["--lease-wait", str(self.lease_wait), "--node-name", "test-node"]
+        argv += ["--lease-wait", str(self.lease_wait), "--node-name", self.node_name]
         argv += ["--bridges", ",".join(self.bridges)]
+        argv += self.extra_args
+        # A socket file left by a killed agent must not pass for the new one's.
+        self.socket.unlink(missing_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

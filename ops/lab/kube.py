@@ -30,6 +30,7 @@ import os
 import secrets
 import shutil
 import ssl
+import subprocess
 import tempfile
 import time
 import urllib.error
@@ -149,10 +150,9 @@ class ControlPlane:
             found.insert(0, self.etcd.process.pid)
         return found
 
-    def exited(self) -> dict[str, int]:
-        """Components whose process has exited, with their exit codes."""
-        found = {p.name: p.popen.poll() for p in self._processes if p.popen is not None}
-        return {name: code for name, code in found.items() if code is not None}
+    def components(self) -> dict[str, subprocess.Popen[bytes]]:
+        """The running process of each component, by name (kube-apiserver, ...)."""
+        return {p.name: p.popen for p in self._processes if p.popen is not None}
 
     def restart(self, name: str, *, kill: bool = False, timeout: float = 90.0) -> None:
         """Stop one component (SIGKILL with ``kill``, else SIGTERM) and start it again.

@@ -1,0 +1,67 @@
+"""``make chaos DURATION=600 [SEED=n] [MODE=mixed|alone] [FAULTS=a,b]``: a long fault run.
+
+Prints the seed first (a failing run is replayed with the same seed), each
+fault as it ends, then the report; exits 1 when the checker found
+anomalies, 2 when the machine lacks a part the run needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import sys
+
+from ops.lab import netns
+from ops.lab.binaries import find_assets
+from tests.faults.run import Plan, execute
+from tests.faults.schedule import ALONE, MIXED
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="make chaos", description=__doc__)
+    p.add_argument("--duration", type=float, default=float(env("DURATION") or 600))
+    p.add_argument(
+        "--seed", type=int, default=int(env("SEED") or random.SystemRandom().randrange(10**9))
+    )
+    p.add_argument("--mode", choices=("mixed", "alone"), default=env("MODE") or "mixed")
+    p.add_argument("--faults", default=env("FAULTS") or "", help="comma list (default: all)")
+    p.add_argument("--bound", type=float, default=float(env("BOUND") or 90))
+    p.add_argument("--scale", type=float, default=float(env("SCALE") or 1.0))
+    p.add_argument("--history", default=env("HISTORY"), help="write the history here (JSON)")
+    return p
+
+
+def main() -> int:
+    args = parser().parse_args()
+    assets = find_assets()
+    problem = netns.why_unavailable()
+    if assets is None or problem is not None:
+        print(f"chaos: cannot run here: {problem or 'no test binaries (make test-binaries)'}")
+        return 2
+    names = tuple(n for n in args.faults.split(",") if n)
+    known = MIXED if args.mode == "mixed" else ALONE
+    unknown = [n for n in names if n not in MIXED]
+    if unknown:
+        print(f"chaos: unknown faults {unknown}; known: {', '.join(MIXED)}")
+        return 2
+    plan = Plan(
+        seed=args.seed,
+        mode=args.mode,
+        faults=names or known,
+        duration=args.duration,
+        bound=args.bound,
+        scale=args.scale,
+    )
+    outcome = execute(plan, assets, out=lambda line: print(line, flush=True))
+    if args.history:
+        with open(args.history, "w") as file:
+            json.dump(dataclasses.asdict(outcome.history), file, indent=1, default=str)
+    return 0 if outcome.verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
