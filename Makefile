@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ASSETS = $$(bash ops/tools/build-test-binaries.sh)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e lint \
+.PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e test-faults chaos lint \
         bench bench-store bench-e2e bench-cni bench-peers demo test-binaries clean \
         node-deps cluster cluster-down demo-node test-node
 
@@ -46,6 +46,15 @@ test-cni: deps
 
 test-e2e: deps test-binaries
 	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+# Faults under a workload, a history checked (a few minutes; part of make test).
+test-faults: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/pytest tests/faults $(PYTEST_ARGS)
+
+# A long fault run: make chaos DURATION=1800 [SEED=n] [MODE=mixed|alone] [FAULTS=a,b] [ARTIFACTS=dir]
+DURATION ?= 600
+chaos: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) DURATION=$(DURATION) $(BIN)/python -m tests.faults.chaos
 
 lint: venv
 	$(BIN)/ruff check store reconciler cnibin ops tests

@@ -8,11 +8,10 @@ anomalies, 2 when the machine lacks a part the run needs.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import random
 import sys
+from pathlib import Path
 
 from ops.lab import netns
 from ops.lab.binaries import find_assets
@@ -31,7 +30,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", default=env("FAULTS") or "", help="comma list (default: all)")
     p.add_argument("--bound", type=float, default=float(env("BOUND") or 90))
     p.add_argument("--scale", type=float, default=float(env("SCALE") or 1.0))
-    p.add_argument("--history", default=env("HISTORY"), help="write the history here (JSON)")
+    p.add_argument(
+        "--artifacts",
+        default=env("ARTIFACTS"),
+        help="keep logs, history and report in this directory",
+    )
     return p
 
 
@@ -55,11 +58,9 @@ def main() -> int:
         duration=args.duration,
         bound=args.bound,
         scale=args.scale,
+        artifacts=Path(args.artifacts) if args.artifacts else None,
     )
     outcome = execute(plan, assets, out=lambda line: print(line, flush=True))
-    if args.history:
-        with open(args.history, "w") as file:
-            json.dump(dataclasses.asdict(outcome.history), file, indent=1, default=str)
     return 0 if outcome.verdict.ok else 1
 
 

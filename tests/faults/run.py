@@ -13,6 +13,8 @@ Everything started is stopped in ``finally``, also when a step fails.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import random
 import threading
 import time
@@ -51,6 +53,8 @@ class Plan:
     """Share of bare pods that also get real NICs through CNI."""
     scale: float = 1.0
     knobs: Knobs = field(default_factory=Knobs)
+    artifacts: Path | None = None
+    """Keep every log, the history (JSON) and the report here."""
 
 
 @dataclass
@@ -63,7 +67,7 @@ class Outcome:
 
 def execute(plan: Plan, assets: Path, *, out: Callable[[str], None] = print) -> Outcome:
     out(f"nicpool fault run: seed {plan.seed}, mode {plan.mode} (replay with SEED={plan.seed})")
-    system = System(assets, plan.knobs)
+    system = System(assets, plan.knobs, keep=plan.artifacts)
     history = History(started=time.time())
     stop = threading.Event()
     halt: list[Callable[[], None]] = []
@@ -109,6 +113,12 @@ def execute(plan: Plan, assets: Path, *, out: Callable[[str], None] = print) -> 
     verdict = check(history, Settings(bound=plan.bound))
     text = report(plan.seed, plan.mode, history, verdict, workload.operations)
     out(text)
+    if plan.artifacts is not None:
+        plan.artifacts.mkdir(parents=True, exist_ok=True)
+        (plan.artifacts / "report.txt").write_text(text + "\n")
+        with (plan.artifacts / "history.json").open("w") as file:
+            json.dump(dataclasses.asdict(history), file, indent=1, default=str)
+        out(f"logs, history and report kept in {plan.artifacts}")
     return Outcome(plan, verdict, history, text)
 
 

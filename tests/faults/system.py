@@ -81,6 +81,8 @@ class System:
     replicas: list[Replica] = field(default_factory=list)
     nodes: list[Node] = field(default_factory=list)
     cni_path: list[Path] = field(default_factory=list)
+    keep: Path | None = None
+    """Where to copy every process's log when stopping (None: nowhere)."""
 
     # -- start -----------------------------------------------------------------
 
@@ -191,6 +193,7 @@ class System:
         for node in self.nodes:
             node.agent.stop()
             node.lab.close()
+        self._keep_logs()
         if self.plane is not None:
             self.plane.stop()
         if self.etcd is not None:
@@ -198,3 +201,12 @@ class System:
         if self.proxies is not None:
             self.proxies.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _keep_logs(self) -> None:
+        """Copy every log (servers still running: theirs are complete enough) to ``keep``."""
+        if self.keep is None:
+            return
+        for log in self.workdir.rglob("*.log"):
+            target = self.keep / log.relative_to(self.workdir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, target)
