@@ -15,8 +15,10 @@ first time. ``--unsafe-no-fsync`` by default: a killed *process* loses
 nothing the page cache holds, and only a machine crash would need the fsync.
 
 Auth is a switch (``auth_setup``): a callable run once the cluster is up,
-given the cluster, that creates users and roles and enables auth. Without
-it every client certificate may do anything.
+given the cluster, that creates users and roles and enables auth
+(:func:`nicpool_access` runs ``nicpoolctl access setup`` as root: the
+controller reads and writes nicpool's prefix, the agent only reads it).
+Without it every client certificate may do anything.
 
 The class is free of pytest, so the demo and the benchmarks can use it::
 
@@ -32,6 +34,8 @@ import secrets
 import shutil
 import signal
 import ssl
+import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -39,12 +43,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ops.lab.ports import free_port
 from ops.lab.processes import LoggedProcess
 from ops.lab.tls import LOOPBACK_SANS, CertificateAuthority, KeyPair
 
+REPO = Path(__file__).resolve().parents[2]
 IDENTITIES = ("root", "nicpool-controller", "nicpool-agent", "nicpool-admin")
 """Client certificates made for every cluster by default (their CN is the etcd user)."""
 
@@ -219,19 +223,18 @@ class EtcdCluster:
         context.load_cert_chain(str(pair.cert), str(pair.key))
         return context
 
-    def status(self, index: int) -> dict[str, Any] | None:
-        """The member's own status (gRPC gateway), or None when it does not answer."""
-        request = urllib.request.Request(
-            f"{self.members[index].client_url}/v3/maintenance/status",
-            data=b"{}",
-            headers={"Content-Type": "application/json"},
-        )
+    def metric(self, index: int, name: str) -> float | None:
+        """A gauge from the member's /metrics (served without auth, unlike the gRPC gateway)."""
+        url = f"{self.members[index].client_url}/metrics"
         try:
-            with urllib.request.urlopen(request, context=self._tls(), timeout=2) as response:
-                found: dict[str, Any] = json.loads(response.read())
-                return found
-        except (OSError, ValueError, urllib.error.HTTPError):
+            with urllib.request.urlopen(url, context=self._tls(), timeout=2) as response:
+                text = response.read().decode()
+        except (OSError, urllib.error.HTTPError):
             return None
+        for line in text.splitlines():
+            if line.startswith(f"{name} "):
+                return float(line.split()[1])
+        return None
 
     def healthy(self, index: int) -> bool:
         """The member answers and reports a leader (a member without quorum does not)."""
@@ -245,10 +248,7 @@ class EtcdCluster:
     def leader(self) -> int | None:
         """Index of the member that reports itself leader, if any answers so."""
         for index, member in enumerate(self.members):
-            if not member.running():
-                continue
-            status = self.status(index)
-            if status and status.get("leader") == status.get("header", {}).get("member_id"):
+            if member.running() and self.metric(index, "etcd_server_is_leader") == 1.0:
                 return index
         return None
 
@@ -270,3 +270,19 @@ class EtcdCluster:
     def _log_tail(self, index: int) -> str:
         process = self.members[index].process
         return process.log_tail(1500) if process is not None else ""
+
+
+def nicpool_access(prefix: str = "/nicpool/v1/") -> Callable[[EtcdCluster], None]:
+    """An ``auth_setup``: ``nicpoolctl access setup`` as root, nicpool's users and roles."""
+
+    def setup(cluster: EtcdCluster) -> None:
+        argv = [sys.executable, "-m", "reconciler.ctl.main"]
+        argv += [f"--etcd-endpoints={','.join(cluster.endpoints)}", f"--etcd-prefix={prefix}"]
+        argv += [*cluster.client_flags("root"), "access", "setup"]
+        done = subprocess.run(
+            argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"nicpoolctl access setup failed: {done.stdout}{done.stderr}")
+
+    return setup

@@ -152,7 +152,7 @@ def audit(system: System) -> dict[str, Any] | None:
     assert system.etcd is not None and system.plane is not None
     argv = [sys.executable, "-m", "reconciler.ctl.main"]
     argv += [f"--etcd-endpoints={','.join(system.etcd.endpoints)}", f"--etcd-prefix={PREFIX}"]
-    argv += system.etcd.client_flags("root")
+    argv += system.etcd.client_flags("nicpool-admin")
     argv += [f"--kubeconfig={system.plane.kubeconfig}", "audit", "--json"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     try:

@@ -4,7 +4,7 @@
 
     replica-N ──proxy replica-N-api──> kube-apiserver (its own etcd, + controller manager)
         └─────proxy replica-N-m0..m2──> etcd m0, m1, m2 (TLS: client, server, peer)
-    node-N agent ─proxy node-N-m0..m2─┘
+    node-N agent ─proxy node-N-m0..m2─┘    (etcd auth: controller read-write, agent read-only)
     node-N netns: macvlan master; pod namespaces get NICs through macvlan + kube-ovn
 
 The recorders, the workload and ``nicpoolctl audit`` talk to the servers
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ops.lab.cni import REFERENCE_PLUGINS, AgentProcess, install_plugin
 from ops.lab.controllers import ControllerProcess, wait_for
-from ops.lab.etcdcluster import EtcdCluster
+from ops.lab.etcdcluster import EtcdCluster, nicpool_access
 from ops.lab.faultproxyd import ProxyDaemon
 from ops.lab.kube import ControlPlane
 from ops.lab.netns import Lab
@@ -45,6 +45,8 @@ class Knobs:
     lease_wait: float = 10.0
     replicas: int = 3
     nodes: int = 2
+    auth: bool = True
+    """etcd auth with nicpool's roles (controller read-write, agent read-only)."""
 
 
 @dataclass
@@ -89,7 +91,11 @@ class System:
     def start_servers(self) -> None:
         """The proxy process, the etcd cluster and the control plane (CRDs installed)."""
         self.proxies = ProxyDaemon(workdir=self._dir("proxies")).start()
-        self.etcd = EtcdCluster(binary=self.assets / "etcd", workdir=self._dir("etcd"))
+        self.etcd = EtcdCluster(
+            binary=self.assets / "etcd",
+            workdir=self._dir("etcd"),
+            auth_setup=nicpool_access(PREFIX) if self.knobs.auth else None,
+        )
         self.etcd.start()
         self.plane = ControlPlane(assets=self.assets, workdir=self._dir("kube"))
         self.plane.start()
