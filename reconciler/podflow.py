@@ -368,13 +368,15 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
             rt.index.put(current)
             log.info("%s: not released; pod uid %s holds it now", att.ref, current.uid)
             return False
-    rt.index.drop(att.ref)
     if released is not None:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
         retry_refused(rt)  # a pod refused for want of an address may fit now
         after_release(rt, released)  # a Subnet, IPPool or Vip may wait for it to be deleted
     forget_ip_object(rt.ip_written, ip_name(att.ref))
     delete_ip_object(rt.kube, ip_name(att.ref))
+    # Last: while the IP object's delete can still fail, the index entry is what
+    # brings the retry back here (the store's release is done, and idempotent).
+    rt.index.drop(att.ref)
     return True
 
 

@@ -37,6 +37,8 @@ class UnreliableKube(KubeClient):
     it is read (as a reset connection does), so the informer must resume.
     ``hold_pod_watch()`` / ``release_pod_watch()``: pod events stop reaching
     the controller (its cache lags the apiserver) until released.
+    ``fail_next_delete(resource)``: the next DELETE of that resource fails as
+    a reset connection does, before it reaches the apiserver.
     """
 
     def __init__(self, endpoint: Any) -> None:
@@ -45,6 +47,8 @@ class UnreliableKube(KubeClient):
         self._flowing = threading.Event()
         self._flowing.set()
         self.pod_watch_breaks = 0
+        self._fail_delete: set[str] = set()
+        self.failed_deletes = 0
         self._held_lists: dict[str, threading.Event] = {}
 
     def hold_lists(self, resource: Resource) -> None:
@@ -62,6 +66,16 @@ class UnreliableKube(KubeClient):
 
     def break_pod_watch(self) -> None:
         self._break.set()
+
+    def fail_next_delete(self, resource: Resource) -> None:
+        self._fail_delete.add(resource.plural)
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        if resource.plural in self._fail_delete:
+            self._fail_delete.discard(resource.plural)
+            self.failed_deletes += 1
+            raise KubeUnavailable(f"DELETE {resource.plural}/{name}: connection reset (injected)")
+        return super().delete(resource, namespace, name)
 
     def hold_pod_watch(self) -> None:
         self._flowing.clear()

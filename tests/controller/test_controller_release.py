@@ -15,6 +15,7 @@ import pytest
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
+from reconciler.kube.resources import IPS
 from reconciler.podflow import release_unless_retained
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
@@ -83,6 +84,26 @@ def test_a_release_the_store_refuses_keeps_the_successors_records(
     assert controller.rt.index.get(ref) == current
     assert controller.rt.ipam.get(ref) == current
     assert cluster.ip_object(f"db.{ns}.{provider}") is not None
+
+
+def test_an_ip_object_whose_delete_failed_is_deleted_when_the_release_is_retried(
+    small: tuple[Cluster, str, str, InProcessController],
+) -> None:
+    """The release commits in etcd, then deleting the pod's IP object fails (a reset
+    connection to the apiserver). The retry must still delete it. Found by the fault
+    tier (seed 21, mixed faults): such IP objects outlived their pods for good."""
+    cluster, ns, provider, controller = small
+    cluster.create_pod(ns, "gone", {NETWORKS: f"{ns}/net"})
+    cluster.allocated(ns, "gone", provider)
+    controller.wait_index_loaded()
+    name = f"gone.{ns}.{provider}"
+    wait_for("the pod's IP object", lambda: cluster.ip_object(name))
+    controller.kube.fail_next_delete(IPS)
+    cluster.delete_pod(ns, "gone")
+    ref = AttachmentRef(PodRef(ns, "gone"), Provider(provider))
+    wait_for("the lease released", lambda: controller.rt.ipam.get(ref) is None)
+    wait_for("the IP object deleted", lambda: cluster.ip_object(name) is None, 30)
+    assert controller.kube.failed_deletes == 1
 
 
 def _statefulset(ns: str, annotations: dict[str, str]) -> dict[str, Any]:
