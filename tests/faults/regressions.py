@@ -19,4 +19,32 @@ class Regression:
     """The defect, as the checker reported it, and where it was fixed."""
 
 
-REGRESSIONS: tuple[Regression, ...] = ()
+REGRESSIONS: tuple[Regression, ...] = (
+    Regression(
+        4,
+        ("apiserver-resets",),
+        "released-while-alive: a watch broken by a RST resumed from the list's old "
+        "resourceVersion and replayed a pod's earlier incarnations, so the leader tombstoned "
+        "the live UID and freed its lease again and again (issue 8 item 8; fixed in 3c89aef)",
+    ),
+    Regression(
+        11,
+        ("partition-apiserver",),
+        "not-allocated (162 s late) and probe-failed: the leader's black-holed watches stayed "
+        "silent until the 330 s read timeout, so no new pod was allocated (issue 9; fixed in "
+        "3c89aef: a silent watch is noticed within 55 s)",
+    ),
+    Regression(
+        11,
+        ("controller-blackhole",),
+        "released-while-alive: a replica blinded by the black hole took over with a stale "
+        "cache and re-allocated for a deleted UID, replacing the live successor's attachment "
+        "(issue 8 item 9; fixed in e02b607)",
+    ),
+    Regression(
+        11,
+        ("partition-etcd",),
+        "process-exited: a replica cut off from etcd crashed on Unavailable (DEADLINE_EXCEEDED) "
+        "while loading the attachment index at takeover (issue 8 item 5; fixed in e02b607)",
+    ),
+)

@@ -7,6 +7,9 @@ from collections import Counter
 from tests.faults.history import History
 from tests.faults.verdict import Verdict
 
+PER_KIND = 10
+"""Anomalies of one kind printed in full (the rest are counted; the history has them all)."""
+
 
 def report(seed: int, mode: str, history: History, verdict: Verdict, operations: int) -> str:
     faults = [w for w in history.faults if w.name != "handover-probe"]
@@ -24,6 +27,14 @@ def report(seed: int, mode: str, history: History, verdict: Verdict, operations:
         f"run took {history.ended - history.started:.0f} s",
         f"anomalies: {len(verdict.anomalies)}",
     ]
+    shown: Counter[str] = Counter()
     for anomaly in verdict.anomalies:
-        lines.append(f"  t+{anomaly.at - history.started:6.1f} s  {anomaly}")
+        shown[anomaly.kind] += 1
+        if shown[anomaly.kind] <= PER_KIND:
+            lines.append(f"  t+{anomaly.at - history.started:6.1f} s  {anomaly}")
+    lines += [
+        f"  ... and {count - PER_KIND} more {kind}"
+        for kind, count in sorted(shown.items())
+        if count > PER_KIND
+    ]
     return "\n".join(lines)
