@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from ops.lab import netns
 from ops.lab.binaries import find_assets
@@ -38,7 +40,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # so every finally stops what it started
+
+
 def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupted)
     args = parser().parse_args()
     assets = find_assets()
     problem = netns.why_unavailable()

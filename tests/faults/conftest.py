@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -37,6 +39,18 @@ def fault_assets() -> Path:
     if shutil.which("openssl") is None:
         missing("openssl", "the fault tier makes its etcd cluster's certificates with it")
     return kube_assets_or_missing()
+
+
+@pytest.fixture(autouse=True)
+def sigterm_cleans_up() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so a run stops what it started."""
+
+    def interrupted(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    yield
+    signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture
