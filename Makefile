@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 ASSETS = $$(bash ops/tools/build-test-binaries.sh)
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e test-faults chaos lint \
+.PHONY: all deps venv test test-unit test-store test-controller test-cni test-e2e test-faults chaos chaos-regressions lint \
         bench bench-store bench-e2e bench-cni bench-peers demo test-binaries clean \
         node-deps cluster cluster-down demo-node test-node
 
@@ -55,6 +55,10 @@ test-faults: deps test-binaries
 DURATION ?= 600
 chaos: deps test-binaries
 	KUBEBUILDER_ASSETS=$(ASSETS) DURATION=$(DURATION) $(BIN)/python -m tests.faults.chaos
+
+# Replay every seed that once exposed a defect (tests/faults/regressions.py), ~10 minutes.
+chaos-regressions: deps test-binaries
+	KUBEBUILDER_ASSETS=$(ASSETS) $(BIN)/python -m tests.faults.chaos --regressions
 
 lint: venv
 	$(BIN)/ruff check store reconciler cnibin ops tests

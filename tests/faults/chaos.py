@@ -3,6 +3,8 @@
 Prints the seed first (a failing run is replayed with the same seed), each
 fault as it ends, then the report; exits 1 when the checker found
 anomalies, 2 when the machine lacks a part the run needs.
+``--regressions`` (``make chaos-regressions``) replays instead every seed of
+:mod:`tests.faults.regressions` with the faults that exposed its defect.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from types import FrameType
 
 from ops.lab import netns
 from ops.lab.binaries import find_assets
+from tests.faults.regressions import REGRESSIONS
 from tests.faults.run import Plan, execute
 from tests.faults.schedule import ALONE, MIXED
 
@@ -32,6 +35,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", default=env("FAULTS") or "", help="comma list (default: all)")
     p.add_argument("--bound", type=float, default=float(env("BOUND") or 90))
     p.add_argument("--scale", type=float, default=float(env("SCALE") or 1.0))
+    p.add_argument("--regressions", action="store_true", help="replay the regression seeds")
     p.add_argument(
         "--artifacts",
         default=env("ARTIFACTS"),
@@ -53,22 +57,40 @@ def main() -> int:
         print(f"chaos: cannot run here: {problem or 'no test binaries (make test-binaries)'}")
         return 2
     names = tuple(n for n in args.faults.split(",") if n)
-    known = MIXED if args.mode == "mixed" else ALONE
     unknown = [n for n in names if n not in MIXED]
     if unknown:
         print(f"chaos: unknown faults {unknown}; known: {', '.join(MIXED)}")
         return 2
-    plan = Plan(
-        seed=args.seed,
-        mode=args.mode,
-        faults=names or known,
-        duration=args.duration,
-        bound=args.bound,
-        scale=args.scale,
-        artifacts=Path(args.artifacts) if args.artifacts else None,
-    )
-    outcome = execute(plan, assets, out=lambda line: print(line, flush=True))
-    return 0 if outcome.verdict.ok else 1
+    artifacts = Path(args.artifacts) if args.artifacts else None
+    if args.regressions:
+        plans = [
+            Plan(
+                seed=r.seed, faults=r.faults, bound=args.bound, artifacts=_under(artifacts, r.seed)
+            )
+            for r in REGRESSIONS
+        ]
+    else:
+        known = MIXED if args.mode == "mixed" else ALONE
+        plans = [
+            Plan(
+                seed=args.seed,
+                mode=args.mode,
+                faults=names or known,
+                duration=args.duration,
+                bound=args.bound,
+                scale=args.scale,
+                artifacts=artifacts,
+            )
+        ]
+    failed = 0
+    for plan in plans:
+        outcome = execute(plan, assets, out=lambda line: print(line, flush=True))
+        failed += not outcome.verdict.ok
+    return 1 if failed else 0
+
+
+def _under(base: Path | None, seed: int) -> Path | None:
+    return base / f"regression-{seed}" if base is not None else None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """After the last fault: let the system settle, probe every replica, take the final state.
 
 * **settle**: wait until every live pod is allocated (at most the bound);
+* **readiness**: every replica's ``/readyz`` answers 200 again (a replica
+  that healed with a dead watch or a dead etcd channel would say so here);
 * **handover probes**: each replica in turn is left alone (the others
   SIGSTOPped past the election TTL) and must take over and allocate a new
   pod: a replica that healed blind (a dead watch, a dead etcd connection)
@@ -18,9 +20,10 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any
 
-from ops.lab.controllers import wait_for
+from ops.lab.controllers import ControllerProcess, wait_for
 from reconciler.kube.client import KubeClient
 from reconciler.kube.resources import PODS, STATEFULSETS
 from store.config import EtcdSettings
@@ -43,6 +46,25 @@ def settle(recorder: PodRecorder, history: History, timeout: float) -> None:
 
     with contextlib.suppress(AssertionError):  # the checker reports which pods, how late
         wait_for("every live pod allocated", all_allocated, timeout, every=0.5)
+
+
+def readiness_probes(system: System, history: History, *, timeout: float) -> None:
+    """Every replica's /readyz is green again within ``timeout`` of the last fault."""
+    for replica in system.replicas:
+        ready = partial(_ready, replica.process)
+        try:
+            wait_for(f"{replica.identity} /readyz", ready, timeout)
+        except AssertionError:
+            status, body = replica.process.http("/readyz")
+            history.probes.append(
+                Probe(f"{replica.identity} ready", False, f"{status}: {body[:300]}")
+            )
+        else:
+            history.probes.append(Probe(f"{replica.identity} ready", True))
+
+
+def _ready(process: ControllerProcess) -> bool:
+    return process.http("/readyz")[0] == 200
 
 
 def handover_probes(

@@ -1,9 +1,11 @@
 """Seeds that once exposed a defect, kept as regression cases (issue 9: every bug found).
 
-Each names the fault that exposed the defect and what the checker saw; the
-run replays that seed with only that fault (same workload sequence, same
-fault parameters; timings on a real machine vary, so a seed makes the bug
-likely, not certain, and the CI schedule runs every fault anyway).
+Each names the fault that exposed the defect and what the checker saw;
+``make chaos-regressions`` replays each seed with only those faults (same
+workload sequence, same fault parameters; timings on a real machine vary,
+so a seed makes the bug likely, not certain, and the CI schedule runs every
+fault anyway). Each defect is also pinned by a deterministic test in the
+tier where it lives.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from pathlib import Path
 from reconciler.kube.config import kube_client
 from tests.faults.checker import check
 from tests.faults.cnirunner import CniRunner
-from tests.faults.endgame import final_state, handover_probes, settle
+from tests.faults.endgame import final_state, handover_probes, readiness_probes, settle
 from tests.faults.history import History
 from tests.faults.nemesis import Context
 from tests.faults.recorders import EtcdRecorder, PodRecorder
@@ -132,9 +132,10 @@ def _endgame(
     history: History,
     out: Callable[[str], None],
 ) -> None:
-    out("endgame: settle, handover probes, quiet period, final state")
+    out("endgame: settle, readiness and handover probes, quiet period, final state")
     settle(pods, history, plan.bound)
     cni.wait_idle(plan.bound)
+    readiness_probes(system, history, timeout=plan.bound)
     handover_probes(system, workload, history, timeout=plan.knobs.election_ttl * 3 + 60)
     settle(pods, history, plan.bound)
     # A duration, not a condition: orphans must be gone once GC's grace (and a

@@ -7,8 +7,10 @@ is set, and printed with the report either way; a failing seed replays with
 ``make chaos MODE=alone SEED=<seed>``. ``NICPOOL_FAULTS_ARTIFACTS=<dir>``
 keeps every log, the history and the report.
 
-``test_regression`` replays each seed that once exposed a defect
-(:mod:`tests.faults.regressions`), with the fault that exposed it.
+The seeds that once exposed a defect (:mod:`tests.faults.regressions`)
+replay with ``make chaos-regressions``: each takes one to three minutes,
+more than ``make test`` can spend on them, and this schedule runs every
+fault they need on every run anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.regressions import REGRESSIONS, Regression
 from tests.faults.run import Plan, execute
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(1800)]
@@ -41,15 +42,3 @@ def _run(plan: Plan, assets: Path, report: Callable[[str], None]) -> None:
 def test_each_fault_alone(fault_assets: Path, fault_report: Callable[[str], None]) -> None:
     seed = int(os.environ.get("NICPOOL_FAULTS_SEED") or random.SystemRandom().randrange(10**9))
     _run(Plan(seed=seed, artifacts=_artifacts(f"alone-{seed}")), fault_assets, fault_report)
-
-
-@pytest.mark.parametrize("regression", REGRESSIONS, ids=lambda r: f"{r.seed}-{'+'.join(r.faults)}")
-def test_regression(
-    regression: Regression, fault_assets: Path, fault_report: Callable[[str], None]
-) -> None:
-    plan = Plan(
-        seed=regression.seed,
-        faults=regression.faults,
-        artifacts=_artifacts(f"regression-{regression.seed}"),
-    )
-    _run(plan, fault_assets, fault_report)
