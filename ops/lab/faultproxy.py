@@ -298,5 +298,15 @@ class ProxyEngine:
         for proxy in self.proxies.values():
             self.run(proxy.close())
         self.proxies.clear()
+        self.run(self._drain())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        self.loop.close()
+
+    async def _drain(self) -> None:
+        """Let every connection's task finish its cancellation before the loop stops."""
+        current = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not current]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
