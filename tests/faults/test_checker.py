@@ -145,6 +145,15 @@ def test_a_pod_nobody_asked_to_delete_may_go_only_just_before_the_watch_says(
     assert ("released-while-alive" in kinds(run.h)) is found
 
 
+def test_a_scale_down_of_its_workload_may_end_a_pod_but_not_one_of_another() -> None:
+    run = Run().pod("db-1", "u1", 10, workload="statefulset-db").lease("db-1", "u1", "10.0.0.2", 11)
+    run.pod("web-1", "u2", 10, workload="deployment-web").lease("web-1", "u2", "10.0.0.3", 11)
+    run.h.intents.append(Intent(30, "scale-down", NS, "statefulset-db"))
+    run.release("db-1", "10.0.0.2", 31).release("web-1", "10.0.0.3", 31)
+    found = [a for a in check(run.h).anomalies if a.kind == "released-while-alive"]
+    assert len(found) == 1 and "web-1" in found[0].detail
+
+
 def test_an_address_in_two_attachments_at_one_revision_is_found() -> None:
     run = Run().allocated_pod("a", "u1", "10.0.0.2", 10)
     run.h.attachments.append(
