@@ -54,7 +54,7 @@ REGRESSIONS: tuple[Regression, ...] = (
         ("apiserver-resets", "apiserver-restart"),
         "audit ip_objects_disagree: a release committed in etcd, then the IP object's DELETE "
         "failed on a reset connection, and the retry found the index entry already dropped: "
-        "the IP object outlived its pod for good (first seen with seed 21, mixed; fixed in "
-        "344b4d0, pinned in tests/controller/test_controller_release.py)",
+        "the IP object outlived its pod for good (first seen with seed 21, mixed; pinned in "
+        "tests/controller/test_controller_release.py)",
     ),
 )
