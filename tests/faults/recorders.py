@@ -26,7 +26,8 @@ from reconciler.kube.client import KubeClient
 from reconciler.kube.errors import Gone
 from reconciler.kube.resources import PODS
 from store.core.keys import Keys
-from store.core.records import decode_attachment, decode_lease
+from store.core.identity import AttachmentRef
+from store.core.records import Lease, decode_attachment, decode_lease
 from store.errors import NicpoolError
 from tests.faults.history import (
     EXPECT,
@@ -153,13 +154,18 @@ class EtcdRecorder:
         before = decode_lease(bytes(prev.value)) if prev is not None and prev.value else None
         previous = before.uid if before is not None else None
         if deleted:
-            owner = str(before.owner.pod) if before is not None else ""
+            owner = _owner(before)[0] if before is not None else ""
             return LeaseWrite(revision, at, subnet, ip, None, previous, owner)
         lease = decode_lease(bytes(kv.value))
-        return LeaseWrite(
-            revision, at, subnet, ip, lease.uid, previous, str(lease.owner.pod),
-            str(lease.owner.provider), int(lease.fence),
-        )  # fmt: skip
+        pod, provider = _owner(lease)
+        return LeaseWrite(revision, at, subnet, ip, lease.uid, previous, pod, provider, lease.fence)
+
+
+def _owner(lease: Lease) -> tuple[str, str]:
+    """(``ns/name``, provider) of a pod NIC's lease; an owner's name (claim, VM) otherwise."""
+    if isinstance(lease.owner, AttachmentRef):
+        return str(lease.owner.pod), str(lease.owner.provider)
+    return str(lease.owner), ""
 
 
 class PodRecorder:
