@@ -25,8 +25,8 @@ from ops.lab.etcdcluster import EtcdCluster
 from reconciler.kube.client import KubeClient
 from reconciler.kube.errors import Gone
 from reconciler.kube.resources import PODS
-from store.core.keys import Keys
 from store.core.identity import AttachmentRef
+from store.core.keys import Keys
 from store.core.records import Lease, decode_attachment, decode_lease
 from store.errors import NicpoolError
 from tests.faults.history import (
