@@ -5,6 +5,12 @@ test tier start from lives here, free of pytest, so each of them imports one
 public API instead of reaching into another's helpers:
 
 * :mod:`ops.lab.etcd`: an etcd server on a loopback port (``EtcdServer``);
+* :mod:`ops.lab.etcdcluster`: a 3-member etcd cluster with client, server and
+  peer TLS and, on request, nicpool's auth roles (``EtcdCluster``);
+* :mod:`ops.lab.tls`: a throwaway CA and its certificates, made with openssl;
+* :mod:`ops.lab.faultproxy`, :mod:`ops.lab.faultproxyd`: TCP proxies that
+  reset, black-hole, delay or throttle connections on command, in a process
+  of their own (``ProxyDaemon``);
 * :mod:`ops.lab.kube`: a real control plane, etcd + kube-apiserver
   (+ kube-controller-manager), with certificates and kubeconfigs
   (``ControlPlane``, ``find_assets``);
