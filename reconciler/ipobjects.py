@@ -12,14 +12,18 @@ holder pod writes the same object, and it goes when the owner's addresses do.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from reconciler.core.workloads import STATEFULSET
 from reconciler.kube.client import KubeClient
-from reconciler.kube.errors import AlreadyExists
+from reconciler.kube.errors import AlreadyExists, KubeConflict, NotFound
 from reconciler.kube.resources import IPS
 from store.core.identity import AttachmentRef, OwnerRef
 from store.core.records import Attachment
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+"""Label on every IP object nicpool writes (value ``nicpool``); the GC touches no other."""
 
 
 def ip_name(ref: AttachmentRef) -> str:
@@ -93,7 +97,7 @@ def _write(
     spec: dict[str, Any],
     current: dict[str, Any] | None,
 ) -> None:
-    labels = {"ovn.kubernetes.io/subnet": att.subnet, "app.kubernetes.io/managed-by": "nicpool"}
+    labels = {"ovn.kubernetes.io/subnet": att.subnet, MANAGED_BY: "nicpool"}
     if current is not None and _same(current.get("spec") or {}, spec):
         return
     body: dict[str, Any] = {
@@ -114,8 +118,18 @@ def _write(
     kube.update(IPS, None, name, body)
 
 
-def delete_ip_object(kube: KubeClient, name: str) -> None:
-    kube.delete(IPS, None, name)
+def delete_ip_object(kube: KubeClient, name: str, *, resource_version: str | None = None) -> None:
+    """Delete the IP object; with ``resource_version``, only if nobody rewrote it since."""
+    if resource_version is None:
+        kube.delete(IPS, None, name)
+        return
+    # NotFound: gone already; KubeConflict: rewritten for a new lease since, so kept.
+    with contextlib.suppress(NotFound, KubeConflict):
+        kube.request(
+            "DELETE",
+            IPS.item(None, name),
+            body={"preconditions": {"resourceVersion": resource_version}},
+        )
 
 
 def _same(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

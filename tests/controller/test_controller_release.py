@@ -20,7 +20,7 @@ from reconciler.podflow import release_unless_retained
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.requests import UNFENCED, AllocationRequest
 from store.leases import Ipam
-from tests.controller.inprocess import InProcessController, network_and_controller
+from tests.controller.inprocess import InProcessController, network_and_controller, start_controller
 from tests.support.ctl import Ctl
 
 pytestmark = pytest.mark.controller
@@ -104,6 +104,40 @@ def test_an_ip_object_whose_delete_failed_is_deleted_when_the_release_is_retried
     wait_for("the lease released", lambda: controller.rt.ipam.get(ref) is None)
     wait_for("the IP object deleted", lambda: cluster.ip_object(name) is None, 30)
     assert controller.kube.failed_deletes == 1
+
+
+def _ip_object(name: str, ns: str, labels: dict[str, str]) -> dict[str, Any]:
+    spec = {"podName": name.split(".", maxsplit=1)[0], "namespace": ns, "subnet": f"{ns}-small"}
+    spec |= {"ipAddress": "10.95.0.6", "v4IpAddress": "10.95.0.6", "macAddress": "", "podType": ""}
+    return {
+        "apiVersion": "kubeovn.io/v1",
+        "kind": "IP",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+    }
+
+
+def test_an_ip_object_left_without_a_lease_is_collected_and_no_other(
+    control_plane: ControlPlane, kube_namespace: str
+) -> None:
+    """An IP object nicpool wrote can outlive its lease (the release committed, then its
+    DELETE failed and leadership moved before the retry): the GC collects it after the
+    grace. One nicpool did not write stays. Found by the fault tier (seed 2026, mixed)."""
+    cluster, ns = Cluster(control_plane.api_client()), kube_namespace
+    controller = start_controller(control_plane, gc_interval=0.5, gc_grace=2.0, status_interval=0.5)
+    try:
+        controller.wait_index_loaded()
+        mine, theirs = f"ghost.{ns}.net.{ns}", f"kubeovn.{ns}.net.{ns}"
+        nicpool = {"app.kubernetes.io/managed-by": "nicpool"}
+        for name, labels in ((mine, nicpool), (theirs, {})):
+            cluster.custom.create_cluster_custom_object(
+                "kubeovn.io", "v1", "ips", _ip_object(name, ns, labels)
+            )
+        wait_for("the leaseless IP object collected", lambda: cluster.ip_object(mine) is None, 60)
+        assert cluster.ip_object(theirs) is not None
+    finally:
+        controller.stop()
+        cluster.delete_cluster_object("ips", theirs)
 
 
 def _statefulset(ns: str, annotations: dict[str, str]) -> dict[str, Any]:
