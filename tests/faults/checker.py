@@ -188,7 +188,7 @@ def cni(
         deadline = calm.deadline(min(times), bound)
         if (who, ifname) in served or deadline > horizon:
             continue
-        if life is None or life.gone_after > deadline:
+        if life is not None and life.gone_after > deadline:  # an unseen pod: not judged
             yield Anomaly(
                 "cni-not-served",
                 deadline,

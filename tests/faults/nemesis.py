@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ops.lab.controllers import wait_for
+from store.errors import NicpoolError
 from tests.faults.cnirunner import CniRunner
 from tests.faults.history import FaultWindow
 from tests.faults.supervisor import Supervisor
@@ -177,8 +178,12 @@ def agent_restart_during_add(ctx: Context) -> str:
         node.agent.process.kill()
         node.agent.process.wait()
     ctx.system.restart_agent(node)
-    with ctx.workload.lock:
-        ctx.workload.create("", ["net-a"], name=name, sandbox=sandbox)
+    try:
+        with ctx.workload.lock:
+            ctx.workload.create("", ["net-a"], name=name, sandbox=sandbox)
+    except NicpoolError as exc:  # the apiserver is down (another fault): no pod, no ADD
+        ctx.cni.detach(sandbox)
+        waiting += f", pod not created ({exc.reason})"
     return f"{node.name} ({name}{waiting})"
 
 

@@ -99,6 +99,7 @@ def execute(plan: Plan, assets: Path, *, out: Callable[[str], None] = print) -> 
             history.faults += nemesis.mixed(plan.duration)
         else:
             history.faults += nemesis.alone(plan.faults)
+        history.probes += nemesis.failures
         workload.halt()
         _endgame(
             plan, system=system, workload=workload, cni=cni, pods=pods, history=history, out=out

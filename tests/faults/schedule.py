@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from tests.faults.history import FaultWindow
+from tests.faults.history import FaultWindow, Probe
 from tests.faults.nemesis import FAULTS, RESOURCES, Context, run_fault
 
 ALONE = (
@@ -40,6 +40,8 @@ class Nemesis:
         self.busy: set[str] = set()
         self.lock = threading.Lock()
         self.threads: list[threading.Thread] = []
+        self.failures: list[Probe] = []
+        """Faults that could not be injected or healed (the run reports each)."""
 
     def alone(self, names: tuple[str, ...]) -> list[FaultWindow]:
         order = list(names)
@@ -79,8 +81,12 @@ class Nemesis:
         self.threads.clear()
 
     def _run(self, name: str) -> None:
+        start = time.time()
         try:
             window = run_fault(self.ctx, name)
+        except Exception as exc:  # the run must say so, and count the time as faulty
+            window = FaultWindow(name, start, time.time(), f"failed: {type(exc).__name__}: {exc}")
+            self.failures.append(Probe(f"fault {name} ran", False, window.detail))
         finally:
             with self.lock:
                 self.busy.discard(RESOURCES[name])

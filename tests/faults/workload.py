@@ -251,8 +251,11 @@ class Workload:
             self.delete(self.rng.choice(sorted(self.pods)))
 
     def delete(self, name: str) -> None:
-        pod = self.pods.pop(name)
+        """Delete a bare pod; while the DELETE may not have happened, the pod stays known
+        (its fixed address is not handed to a new pod)."""
+        pod = self.pods[name]
         self._delete_pod(name, pod.uid)
+        del self.pods[name]
         if pod.sandbox is not None:
             self.cni.detach(pod.sandbox)
 
