@@ -192,21 +192,7 @@ def add_owned(
         plan.compares.append(CreateRevisionIs(key, Revision(0)))
     else:
         record = _check_join(found.record, request, plan.spec.name)
-        attachment = Attachment(
-            ref=request.ref,
-            uid=request.uid,
-            subnet=plan.spec.name,
-            interface=request.interface,
-            ips=record.ips,
-            mac=record.mac,
-            routes=request.routes,
-            default_route=request.default_route,
-            workload=request.workload,
-            mtu=plan.spec.mtu,
-            created=plan.now,
-            fence=plan.fence_revision(),
-            owner=request.owner,
-        )
+        attachment = plan.attachment(request, record.ips, record.mac)
         att_key = plan.keys.attachment(request.ref)
         plan.compares += [
             ModRevisionIs(key, found.mod_revision),

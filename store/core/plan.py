@@ -199,21 +199,7 @@ class BatchPlan:
             LeasedIP(lay.family, lay.address_at(offsets[lay.family]), lay.cidr, lay.gateway)
             for lay in self.spec.layouts
         )
-        attachment = Attachment(
-            ref=request.ref,
-            uid=request.uid,
-            subnet=self.spec.name,
-            interface=request.interface,
-            ips=ips,
-            mac=mac,
-            routes=request.routes,
-            default_route=request.default_route,
-            workload=request.workload,
-            mtu=self.spec.mtu,
-            created=self.now,
-            fence=self.fence_revision(),
-            owner=request.owner,
-        )
+        attachment = self.attachment(request, ips, mac)
         att_key = self.keys.attachment(request.ref)
         holder_key = self.keys.holder_key(request.ref, request.owner)
         mac_key = self.keys.mac(self.spec.name, mac)
@@ -371,6 +357,26 @@ class BatchPlan:
             provider=attachment.ref.qualified if owned else "",
         )
         return Put(self.keys.lease(self.spec.name, ip), encode_lease(lease))
+
+    def attachment(
+        self, request: AllocationRequest, ips: tuple[LeasedIP, ...], mac: Mac
+    ) -> Attachment:
+        """The record ``request`` gets with ``ips`` and ``mac``, written by this plan."""
+        return Attachment(
+            ref=request.ref,
+            uid=request.uid,
+            subnet=self.spec.name,
+            interface=request.interface,
+            ips=ips,
+            mac=mac,
+            routes=request.routes,
+            default_route=request.default_route,
+            workload=request.workload,
+            mtu=self.spec.mtu,
+            created=self.now,
+            fence=self.fence_revision(),
+            owner=request.owner,
+        )
 
     def fence_revision(self) -> Revision:
         return self.fence.revision if isinstance(self.fence, Fence) else Revision(0)
