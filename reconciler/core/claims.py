@@ -32,6 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.core import conditions
 from reconciler.core.errors import (
     ClaimRefusal,
     InvalidIPAMClaim,
@@ -272,14 +273,7 @@ def claim_status(
         state, reason, message = "True", ALLOCATED, "IP addresses allocated"
     else:
         state, (reason, message) = "False", refusal
-    before: Mapping[str, Any] = next(
-        (
-            c
-            for c in current.get("conditions") or []
-            if isinstance(c, Mapping) and c.get("type") == CONDITION
-        ),
-        {},
-    )
+    before = conditions.condition(current.get("conditions"), CONDITION)
     kept = (before.get("status"), before.get("reason")) == (state, reason)
     condition = {
         "type": CONDITION,

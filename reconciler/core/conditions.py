@@ -84,4 +84,6 @@ def merged(
 
 def condition(conditions: Sequence[Mapping[str, Any]] | None, kind: str) -> Mapping[str, Any]:
     """The condition of ``kind`` (empty when absent)."""
-    return next((c for c in conditions or [] if c.get("type") == kind), {})
+    return next(
+        (c for c in conditions or [] if isinstance(c, Mapping) and c.get("type") == kind), {}
+    )
