@@ -17,8 +17,9 @@ Library traps handled here:
   bypass, so :meth:`EtcdClient._call` does the same on every failure: with a
   3-member cluster a dead member is left for the next one at once;
 * a connection that goes silent without a FIN (a black-holed member) is
-  noticed by HTTP/2 keepalive pings (every 10 s, 5 s to answer), not by
-  waiting for the kernel's TCP timeout; unary calls also carry a deadline;
+  noticed by HTTP/2 keepalive pings (every 10 s, 5 s to answer, while a call
+  or watch is in flight, as etcd permits), not by waiting for the kernel's
+  TCP timeout; unary calls also carry a deadline;
 * gRPC refuses a response over the client's receive limit (4 MiB, set
   explicitly below): range reads are paged, and a page that still comes back
   too large is read again in halves (:meth:`EtcdClient.iter_prefix`).
@@ -62,10 +63,13 @@ MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
     # Notice a silent connection within ~15 s (etcd's server allows pings
-    # every 5 s: --grpc-keepalive-min-time), with or without calls in flight.
+    # every 5 s: --grpc-keepalive-min-time) while a call is in flight (a watch
+    # is one for as long as it runs). Never without one: etcd's policy does
+    # not permit it (PermitWithoutStream false), and after three such pings
+    # it closes the connection with GOAWAY too_many_pings.
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
-    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
 )
 
