@@ -66,6 +66,37 @@ def test_workers_survive_any_exception_and_keep_allocating(
         handle.stop()
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_readyz_reports_a_worker_thread_that_died(
+    control_plane: ControlPlane, network: tuple[Cluster, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop survives every Exception; what still ends a thread (a SystemExit
+    raised in it, a BaseException of a library) must turn ``/readyz`` false,
+    so the kubelet takes the replica out of rotation instead of leaving it
+    green with fewer workers, or none."""
+    cluster, ns, provider = network
+    real = workers.process
+
+    def ended(rt: Any, key: Any, on_fenced_out: Any) -> None:
+        if "ends" in key[1]:
+            raise SystemExit("something no loop catches")
+        real(rt, key, on_fenced_out)
+
+    monkeypatch.setattr(workers, "process", ended)
+    handle = start_controller(control_plane, workers=2)
+    try:
+        assert handle.controller.readiness() == (True, "ok")
+        cluster.create_pod(ns, "ends-1", {NETWORKS: f"{ns}/net"})
+        wait_for("readiness to turn false", lambda: not handle.controller.ready(), 60)
+        ready, why = handle.controller.readiness()
+        assert not ready
+        assert re.search(r"^thread \S+ died$", why, re.M), why
+        cluster.create_pod(ns, "after", {NETWORKS: f"{ns}/net"})
+        cluster.allocated(ns, "after", provider)  # the other worker still serves
+    finally:
+        handle.stop()
+
+
 def test_readyz_turns_false_while_an_informer_is_stuck(
     control_plane: ControlPlane, network: tuple[Cluster, str, str]
 ) -> None:
