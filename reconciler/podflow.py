@@ -26,18 +26,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from reconciler import claimsync, metrics, ownerflow, vipflow
+from reconciler import claimsync, ipobjects, metrics, ownerflow, vipflow
 from reconciler.core import annotations as ann
 from reconciler.core.planning import NicPlan, Plan, PodView, World, plan_pod
 from reconciler.core.workloads import STATEFULSET, retention_on_pod_deletion, statefulset_ordinal
 from reconciler.finalizers import after_release
-from reconciler.ipobjects import (
-    delete_ip_object,
-    ensure_ip_object,
-    forget_ip_object,
-    ip_name,
-    ip_object_name,
-)
 from reconciler.kube.resources import IPS, PODS, REPLICASETS, STATEFULSETS
 from reconciler.objects import (
     annotations_of,
@@ -320,8 +313,8 @@ def _ensure_ip_objects(rt: Runtime, attachments: list[Attachment], pod: Mapping[
             return
     node = node_name(pod) or ""
     for att in attachments:
-        current = ips.get(ip_object_name(att))
-        ensure_ip_object(rt.kube, att, current, rt.ip_written, node=node)
+        current = ips.get(ipobjects.ip_object_name(att))
+        ipobjects.ensure_ip_object(rt.kube, att, current, rt.ip_written, node=node)
 
 
 def require_index(rt: Runtime) -> None:
@@ -372,8 +365,8 @@ def release_unless_retained(rt: Runtime, att: Attachment) -> bool:
         log.info("%s: released %s (%s)", att.ref, released.ip_csv(), decision.why)
         retry_refused(rt)  # a pod refused for want of an address may fit now
         after_release(rt, released)  # a Subnet, IPPool or Vip may wait for it to be deleted
-    forget_ip_object(rt.ip_written, ip_name(att.ref))
-    delete_ip_object(rt.kube, ip_name(att.ref))
+    ipobjects.forget_ip_object(rt.ip_written, ipobjects.ip_name(att.ref))
+    ipobjects.delete_ip_object(rt.kube, ipobjects.ip_name(att.ref))
     # Last: while the IP object's delete can still fail, the index entry is what
     # brings the retry back here (the store's release is done, and idempotent).
     rt.index.drop(att.ref)
