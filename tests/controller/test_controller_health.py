@@ -26,6 +26,7 @@ from store.config import EtcdSettings
 from store.core.identity import AttachmentRef, PodRef, PodUID, Provider, SubnetName
 from store.core.records import Route
 from store.core.requests import UNFENCED, AllocationRequest
+from store.errors import Unavailable
 from store.etcd import connect
 from store.leases import Ipam
 from tests.controller.inprocess import start_controller
@@ -156,3 +157,37 @@ def test_a_takeover_over_records_larger_than_one_grpc_response_leads(
         assert second.alive(), second.log_tail()
     finally:
         second.stop()
+
+
+def test_a_temporary_etcd_error_at_takeover_is_retried_and_the_leader_stays(
+    control_plane: ControlPlane,
+    network: tuple[Cluster, str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A TemporaryError while a new leader loaded its index killed the process
+    (and every later leader on the same error): now the step is retried with
+    backoff while the replica leads."""
+    cluster, ns, provider = network
+    real = Ipam.attachments
+    failures: list[str] = []
+
+    def flaky(self: Ipam, subnet: Any = None) -> Any:
+        if len(failures) < 3:
+            failures.append("refused")
+            raise Unavailable("injected: etcd unavailable (DEADLINE_EXCEEDED)")
+        return real(self, subnet)
+
+    monkeypatch.setattr(Ipam, "attachments", flaky)
+    handle = start_controller(control_plane)
+    try:
+        handle.wait_index_loaded()
+        assert failures == ["refused"] * 3
+        said = [r.getMessage() for r in caplog.records]
+        assert sum("load the attachment index failed" in m for m in said) == 3, said
+        assert not [m for m in said if "stepping down" in m]  # retried within the term
+        assert handle.rt.leading and handle.controller.ready(), handle.controller.problems()
+        cluster.create_pod(ns, "after-retries", {NETWORKS: f"{ns}/net"})
+        cluster.allocated(ns, "after-retries", provider)
+    finally:
+        handle.stop()
