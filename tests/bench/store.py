@@ -79,6 +79,9 @@ CALLER_KEYS = (
     "p50_ms",
     "p99_ms",
     "client_cpu_ms_per_alloc",
+    "etcd_cpu_ms_per_alloc",
+    "raw_cas_client_cpu_ms",
+    "raw_cas_etcd_cpu_ms",
     "client_cpu_per_wall_s",
     "etcd_cpu_per_wall_s",
 )
@@ -146,15 +149,19 @@ class Samples:
 class RawCas:
     """Sequential single-key CAS transactions, the unit the store is measured in."""
 
-    def __init__(self, client: EtcdClient) -> None:
+    def __init__(self, client: EtcdClient, etcd_pid: int) -> None:
         self.client = client
+        self.etcd_pid = etcd_pid
         self.key = f"{PREFIX}raw-cas"
         self.revision = Revision(client.put(self.key, b"0"))
         self.samples = Samples()
+        self.cpu = 0.0
+        self.etcd_cpu = 0.0
 
     def round(self, seconds: float) -> float:
         """Run for ``seconds``; returns this round's rate."""
         count = len(self.samples.latencies)
+        cpu_before, etcd_cpu_before = time.process_time(), etcd_cpu_seconds(self.etcd_pid)
         started = time.perf_counter()
         deadline = started + seconds
         while (now := time.perf_counter()) < deadline:
@@ -166,15 +173,22 @@ class RawCas:
             self.revision = outcome.revision
             self.samples.latencies.append((time.perf_counter() - now) * 1000)
         elapsed = time.perf_counter() - started
+        self.cpu += time.process_time() - cpu_before
+        self.etcd_cpu += etcd_cpu_seconds(self.etcd_pid) - etcd_cpu_before
         self.samples.elapsed += elapsed
         return (len(self.samples.latencies) - count) / elapsed
 
     def result(self) -> dict[str, float]:
+        count = len(self.samples.latencies)
         return {
             "raw_cas_per_s": self.samples.rate(),
             "raw_cas_p50_ms": percentile(self.samples.latencies, 50),
             "raw_cas_p99_ms": percentile(self.samples.latencies, 99),
-            "raw_cas_txns": len(self.samples.latencies),
+            "raw_cas_txns": count,
+            # CPU per CAS, client and etcd: on a loaded machine the ratio tends to
+            # the ratio of CPU per operation, not of latencies.
+            "raw_cas_client_cpu_ms": self.cpu / count * 1000,
+            "raw_cas_etcd_cpu_ms": self.etcd_cpu / count * 1000,
         }
 
 
@@ -298,6 +312,7 @@ class ConcurrentAllocations:
             "client_cpu_per_wall_s": self.cpu / samples.elapsed,
             "etcd_cpu_per_wall_s": self.etcd_cpu / samples.elapsed,
             "client_cpu_ms_per_alloc": self.cpu / count * 1000,
+            "etcd_cpu_ms_per_alloc": self.etcd_cpu / count * 1000,
         }
         if self.profilers:
             result["profile"] = profile_text(self.profilers)
@@ -398,7 +413,7 @@ def measure(
 ) -> dict[str, Any]:
     """Raw CAS and allocation rounds, interleaved so both see the same machine load."""
     threads = threads or args.threads
-    cas = RawCas(client)
+    cas = RawCas(client, etcd_pid)
     alloc = ConcurrentAllocations(
         client, etcd_pid, threads, args.profile and threads == args.threads
     )
