@@ -114,6 +114,11 @@ class Chunk:
 ChunkLoader = Callable[[int, int], tuple[Chunk, Revision]]
 """(family, chunk index) -> the stored chunk and its mod_revision (0 if absent)."""
 
+UNSETTLED = Revision(-1)
+"""The mod_revision of a chunk as an earlier plan wrote it, while that plan's
+transaction is still in flight: known once it commits (``WorkingChunks.settle``).
+A plan cannot be finished while one of its chunks is unsettled."""
+
 
 @dataclass
 class WorkingChunks:
@@ -134,3 +139,9 @@ class WorkingChunks:
             return self.touched[key][0]
 
         return chunk
+
+    def settle(self, revision: Revision) -> None:
+        """The transaction whose writes this plan builds on committed at ``revision``."""
+        for key, (chunk, known) in self.touched.items():
+            if known == UNSETTLED:
+                self.touched[key] = (chunk, revision)

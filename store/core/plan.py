@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from store.core import allocator, owners
 from store.core.addressing import FamilyLayout
-from store.core.bitmap import Chunk, WorkingChunks
+from store.core.bitmap import UNSETTLED, Chunk, WorkingChunks
 from store.core.cooldown import CoolDown, record_op
 from store.core.holders import holder_of_key, holder_text, require_proof
 from store.core.identity import AttachmentRef, Mac, Offset, OwnerRef, Revision
@@ -168,6 +168,8 @@ class BatchPlan:
         compares.append(ModRevisionIs(self.keys.spec(self.spec.name), self.spec_revision))
         for family, index in sorted(self.chunks.dirty):
             chunk, revision = self.chunks.touched[(family, index)]
+            if revision == UNSETTLED:  # planned on a batch in flight: settle it first
+                raise ValueError(f"chunk {index} was planned on a batch still in flight")
             key = self.keys.chunk(self.spec.name, family, index)  # type: ignore[arg-type]
             compares.append(ModRevisionIs(key, revision))
             ops.append(Put(key, chunk.encode()))
