@@ -140,6 +140,13 @@ class WorkingChunks:
 
         return chunk
 
+    def settled(self, key: tuple[int, int]) -> tuple[Chunk, Revision]:
+        """A touched chunk and the revision to compare it at (never ``UNSETTLED``)."""
+        chunk, revision = self.touched[key]
+        if revision == UNSETTLED:
+            raise ValueError(f"chunk {key} was planned on a batch still in flight")
+        return chunk, revision
+
     def settle(self, revision: Revision) -> None:
         """The transaction whose writes this plan builds on committed at ``revision``."""
         for key, (chunk, known) in self.touched.items():

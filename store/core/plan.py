@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from store.core import allocator, owners
 from store.core.addressing import FamilyLayout
-from store.core.bitmap import UNSETTLED, Chunk, WorkingChunks
+from store.core.bitmap import Chunk, WorkingChunks
 from store.core.cooldown import CoolDown, record_op
 from store.core.holders import holder_of_key, holder_text, require_proof
 from store.core.identity import AttachmentRef, Mac, Offset, OwnerRef, Revision
@@ -40,7 +40,7 @@ from store.core.ops import (
     ModRevisionIs,
     Op,
     Put,
-    op_bytes,
+    grown_size,
 )
 from store.core.records import Attachment, Lease, LeasedIP, encode_attachment, encode_lease
 from store.core.requests import AllocationRequest, Fence, Fencing
@@ -94,6 +94,7 @@ class BatchPlan:
     _freed: set[tuple[int, int]] = field(default_factory=set)  # chunks with new release times
     owners_written: dict[OwnerRef, owners.OwnerRecord] = field(default_factory=dict)
     """Owner records this plan writes (the caller learns them once committed)."""
+    _sized: tuple[int, int] = (0, 0)  # ops counted by bytes(), and their bytes
 
     def size(self) -> int:
         """The larger of the compare and op counts once finished."""
@@ -102,7 +103,8 @@ class BatchPlan:
 
     def bytes(self) -> int:
         """Keys and values planned so far (chunks add 512 bytes each when finished)."""
-        return sum(op_bytes(op) for op in self.ops) + len(self.chunks.dirty) * 600
+        self._sized = grown_size(self._sized, self.ops)
+        return self._sized[1] + len(self.chunks.dirty) * 600
 
     def add(
         self,
@@ -167,9 +169,7 @@ class BatchPlan:
         ops = list(self.ops)
         compares.append(ModRevisionIs(self.keys.spec(self.spec.name), self.spec_revision))
         for family, index in sorted(self.chunks.dirty):
-            chunk, revision = self.chunks.touched[(family, index)]
-            if revision == UNSETTLED:  # planned on a batch in flight: settle it first
-                raise ValueError(f"chunk {index} was planned on a batch still in flight")
+            chunk, revision = self.chunks.settled((family, index))
             key = self.keys.chunk(self.spec.name, family, index)  # type: ignore[arg-type]
             compares.append(ModRevisionIs(key, revision))
             ops.append(Put(key, chunk.encode()))
