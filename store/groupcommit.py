@@ -105,6 +105,8 @@ class SubnetState:
     flying: bool = False
     """A caller is sending the pipeline's batches: one is in flight, or the open one
     is handed to a caller to send. No one else sends while this is set."""
+    room: list[Caller] = field(default_factory=list)
+    """Callers that found the open batch full: woken when it is sealed."""
     exclusive: int = 0
     """Threads holding or awaiting the subnet alone: the pipeline plans nothing new."""
     turn: threading.Lock = field(default_factory=threading.Lock)

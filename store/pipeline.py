@@ -58,6 +58,9 @@ class Flight:
     """The revision the batch it was planned on committed at, once it has."""
 
 
+FULL = object()
+"""A request that does not fit in the open batch: it waits for the next one."""
+
 PlanFactory = Callable[[SubnetName, SubnetState, Fencing, BatchPlan | None], BatchPlan]
 """(subnet, its state, fence, the plan in flight to build on) -> a new plan."""
 
@@ -83,53 +86,63 @@ class Pipeline:
         them, or the subnet is held alone): the careful path commits those.
         """
         declined: list[Slot] = []
-        with state.lock:
-            for slot in slots:
-                if not self._plan_one(subnet, state, slot, fence, caller):
-                    declined.append(slot)
-            send = not state.flying and state.open is not None
-            state.flying = state.flying or send
-        if send:
-            self._fly(state, caller)
+        todo = list(slots)
+        while todo:
+            full: Flight | None = None
+            with state.lock:
+                while todo:
+                    planned = self._plan_one(subnet, state, todo[0], fence)
+                    if planned is FULL:
+                        full = state.open
+                        state.room.append(caller)
+                        break
+                    if not planned:
+                        declined.append(todo[0])
+                    del todo[0]
+                send = not state.flying and state.open is not None
+                state.flying = state.flying or send
+            if send:
+                self._fly(state, caller)
+            if full is not None:
+                # Wait (doing what is handed over, which may be sending that very
+                # batch) until the full batch is sealed, then plan into the next.
+                caller.wait_until(_sealed(state, full))
         return declined
 
     def _plan_one(
-        self, subnet: SubnetName, state: SubnetState, slot: Slot, fence: Fencing, caller: Caller
-    ) -> bool:
-        """Plan one request into the open batch; False when the careful path must."""
+        self, subnet: SubnetName, state: SubnetState, slot: Slot, fence: Fencing
+    ) -> bool | object:
+        """Plan one request into the open batch: True; False when the careful path must
+        take it; ``FULL`` when the open batch has no room left for it."""
         ref = slot.request.ref
-        while True:
-            if slot.request.owner is not None or state.exclusive:
-                return False  # an owned NIC may have to read its owner's record first
-            if any(ref in flight.refs for flight in (state.open, state.inflight) if flight):
-                return False  # the same NIC again: its second request must read the first
-            flight = state.open
-            if flight is None:
-                after = state.inflight.plan if state.inflight is not None else None
-                try:
-                    plan = self.new_plan(subnet, state, fence, after)
-                except NicpoolError:
-                    return False  # unknown subnet, etcd unreachable: the careful path says so
-                flight = Flight(plan, state.cache.epoch)
-            if flight.plan.fence != fence:
-                return False
+        if slot.request.owner is not None or state.exclusive:
+            return False  # an owned NIC may have to read its owner's record first
+        if any(ref in flight.refs for flight in (state.open, state.inflight) if flight):
+            return False  # the same NIC again: its second request must read the first
+        flight = state.open
+        if flight is None:
+            after = state.inflight.plan if state.inflight is not None else None
             try:
-                if flight.plan.size() + 8 >= MAX_TXN_OPS:
-                    raise Deferred("the batch is full")
-                # Optimistic, as the careful path's first attempt: no attachment or MAC
-                # index exists yet for this NIC; the transaction compares that.
-                attachment = flight.plan.add(slot.request, None, {})
-            except Deferred:
-                if not flight.slots or any(s.caller is caller for s, _ in flight.slots):
-                    return False  # alone it is too large; or this thread must send it
-                state.drained.wait()  # full: plan into the next batch once this one is sent
-                continue
-            except PermanentError:
-                return False  # a refusal is never returned from here unconfirmed
-            flight.slots.append((slot, attachment))
-            flight.refs.add(ref)
-            state.open = flight
-            return True
+                plan = self.new_plan(subnet, state, fence, after)
+            except NicpoolError:
+                return False  # unknown subnet, etcd unreachable: the careful path says so
+            flight = Flight(plan, state.cache.epoch)
+        if flight.plan.fence != fence:
+            return False
+        try:
+            if flight.plan.size() + 8 >= MAX_TXN_OPS:
+                raise Deferred("the batch is full")
+            # Optimistic, as the careful path's first attempt: no attachment or MAC
+            # index exists yet for this NIC; the transaction compares that.
+            attachment = flight.plan.add(slot.request, None, {})
+        except Deferred:
+            return FULL if flight.slots else False  # alone, it is too large for any batch
+        except PermanentError:
+            return False  # a refusal is never returned from here unconfirmed
+        flight.slots.append((slot, attachment))
+        flight.refs.add(ref)
+        state.open = flight
+        return True
 
     def _fly(self, state: SubnetState, caller: Caller) -> None:
         """Send the open batch and land it; again while the next one is this caller's."""
@@ -143,12 +156,19 @@ class Pipeline:
             assert flight is not None and state.flying and state.inflight is None
             state.open, state.inflight = None, flight
             state.drained.notify_all()
+            waiting, state.room = state.room, []
             try:
                 if flight.after is not None:
                     flight.plan.chunks.settle(flight.after)
                 compares, ops = flight.plan.finish()
             except BaseException as exc:
-                return self._land(state, flight, exc, caller)
+                unfinished: BaseException | None = exc
+            else:
+                unfinished = None
+        for waiter in waiting:  # callers that found it full plan into the next one
+            waiter.wake()
+        if unfinished is not None:
+            return self._land(state, flight, unfinished, caller)
         absent = [c.key for c in compares if isinstance(c, CreateRevisionIs) and c.revision == 0]
         outcome: Revision | BaseException
         try:
@@ -167,11 +187,13 @@ class Pipeline:
         """
         void: Flight | None = None
         sender: Caller | None = None
+        waiting: list[Caller] = []
         with state.lock:
             state.inflight = None
             if isinstance(outcome, BaseException):
                 state.cache.forget()
                 void, state.open = state.open, None
+                waiting, state.room = state.room, []  # the full batch they waited on is void
             else:
                 if flight.epoch == state.cache.epoch:
                     state.cache.remember(flight.plan, outcome)
@@ -187,7 +209,13 @@ class Pipeline:
         _deliver(flight, outcome)
         if void is not None:
             _deliver(void, Conflict("the batch this one was planned on failed"))
+        for waiter in waiting:
+            waiter.wake()
         return sender is caller
+
+
+def _sealed(state: SubnetState, flight: Flight) -> Callable[[], bool]:
+    return lambda: state.open is not flight
 
 
 def _deliver(flight: Flight, outcome: Revision | BaseException) -> None:
