@@ -89,7 +89,7 @@ def _release_once(
         return None
     absent: list[Compare] = [CreateRevisionIs(key, Revision(0)) for key in unless_exists]
     state = ipam.state(attachment.subnet)
-    with state.alone():
+    with state.lock:
         try:
             plan = ipam.new_plan(attachment.subnet, state, fence)
         except UnknownSubnet:
@@ -153,7 +153,7 @@ def _release_owner_once(ipam: Ipam, found: ExistingOwner, fence: Fencing) -> Non
     outcome = ipam.client.txn([], [Get(ipam.keys.attachment(ref)) for ref in refs])
     holders = [Existing(decode_attachment(kv.value), kv.mod_revision) for kv in outcome.gets if kv]
     state = ipam.state(record.subnet)
-    with state.alone():
+    with state.lock:
         try:
             plan = ipam.new_plan(record.subnet, state, fence)
         except UnknownSubnet:

@@ -22,7 +22,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from store.core.bitmap import CHUNK_BITS, UNSETTLED, Chunk, WorkingChunks
+from store.core.bitmap import CHUNK_BITS, Chunk, WorkingChunks
 from store.core.cooldown import FreedTimes
 from store.core.identity import AttachmentRef, OwnerRef, Revision, SubnetName
 from store.core.keys import Keys
@@ -40,15 +40,11 @@ class SubnetCache:
     spec: tuple[SubnetSpec, Revision] | None = None
     chunks: dict[tuple[int, int], tuple[Chunk, Revision]] = field(default_factory=dict)
     cursors: dict[int, int] | None = None
-    epoch: int = 0
-    """Counts :meth:`forget` calls: a batch planned in an earlier epoch that commits
-    later must not refill the cache with what it saw then (``store.pipeline``)."""
 
     def forget(self) -> None:
         self.spec = None
         self.chunks.clear()
         self.cursors = None
-        self.epoch += 1
 
     def holds_anything(self) -> bool:
         return self.spec is not None or bool(self.chunks)
@@ -78,23 +74,12 @@ class PlanSource:
         self.clock = clock
         self.cooldown = cooldown
 
-    def plan(
-        self,
-        subnet: SubnetName,
-        cache: SubnetCache,
-        fence: Fencing,
-        *,
-        after: BatchPlan | None = None,
-    ) -> BatchPlan:
-        """A plan on the cached state, or on what ``after`` (a plan whose transaction
-        is in flight) leaves: its chunks, ``UNSETTLED`` until it commits, and cursors."""
+    def plan(self, subnet: SubnetName, cache: SubnetCache, fence: Fencing) -> BatchPlan:
         spec, spec_revision = self.spec(subnet, cache)
         if cache.cursors is None:
             cache.cursors = self._cursors(spec)
 
         def load(family: int, index: int) -> tuple[Chunk, Revision]:
-            if after is not None and (family, index) in after.chunks.dirty:
-                return after.chunks.touched[(family, index)][0], UNSETTLED
             cached = cache.chunks.get((family, index))
             if cached is not None:
                 return cached
@@ -107,7 +92,7 @@ class PlanSource:
             spec_revision=spec_revision,
             keys=self.keys,
             chunks=WorkingChunks(load),
-            cursors=dict(after.cursors if after is not None else cache.cursors),
+            cursors=dict(cache.cursors),
             fence=fence,
             now=self.clock(),
             rng=self.rng,

@@ -114,11 +114,6 @@ class Chunk:
 ChunkLoader = Callable[[int, int], tuple[Chunk, Revision]]
 """(family, chunk index) -> the stored chunk and its mod_revision (0 if absent)."""
 
-UNSETTLED = Revision(-1)
-"""The mod_revision of a chunk as an earlier plan wrote it, while that plan's
-transaction is still in flight: known once it commits (``WorkingChunks.settle``).
-A plan cannot be finished while one of its chunks is unsettled."""
-
 
 @dataclass
 class WorkingChunks:
@@ -139,16 +134,3 @@ class WorkingChunks:
             return self.touched[key][0]
 
         return chunk
-
-    def settled(self, key: tuple[int, int]) -> tuple[Chunk, Revision]:
-        """A touched chunk and the revision to compare it at (never ``UNSETTLED``)."""
-        chunk, revision = self.touched[key]
-        if revision == UNSETTLED:
-            raise ValueError(f"chunk {key} was planned on a batch still in flight")
-        return chunk, revision
-
-    def settle(self, revision: Revision) -> None:
-        """The transaction whose writes this plan builds on committed at ``revision``."""
-        for key, (chunk, known) in self.touched.items():
-            if known == UNSETTLED:
-                self.touched[key] = (chunk, revision)

@@ -169,7 +169,7 @@ class BatchPlan:
         ops = list(self.ops)
         compares.append(ModRevisionIs(self.keys.spec(self.spec.name), self.spec_revision))
         for family, index in sorted(self.chunks.dirty):
-            chunk, revision = self.chunks.settled((family, index))
+            chunk, revision = self.chunks.touched[(family, index)]
             key = self.keys.chunk(self.spec.name, family, index)  # type: ignore[arg-type]
             compares.append(ModRevisionIs(key, revision))
             ops.append(Put(key, chunk.encode()))

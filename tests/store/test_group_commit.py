@@ -1,12 +1,13 @@
-"""Pipelined group commit (``store.pipeline``): batch k+1 is planned while batch k is in flight.
+"""Group commit (``store.groupcommit``): callers queued behind a batch in flight.
 
 A client whose allocation transactions wait at gates the test opens lets each
-test put batch k in flight, have other callers plan batch k+1 on it, and then
-decide what happens in between: k commits, k fails, another writer moves the
-chunk k+1 was planned on, k commits but its answer is lost, the writer was
-deposed. Each test checks what a user would notice: every caller answered,
-each with an address of its own, and etcd agreeing with itself (bits, leases,
-attachments) and with what the callers were told.
+test put batch k in flight, have other callers queue behind it, and then
+decide what happens: k commits and the queue is handed to one of them, k
+fails, another writer moves the chunk between k and k+1, k commits but its
+answer is lost, the writer was deposed, the queue does not fit in one
+transaction. Each test checks what a user would notice: every caller
+answered, each with an address of its own, and etcd agreeing with itself
+(bits, leases, attachments) and with what the callers were told.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def allocate(ipam: Ipam, pod: str, fence: Fencing = UNFENCED) -> Callable[[], li
 
 
 class Held:
-    """Pod a's batch held in flight at ``gate``; pods b and c planned on it."""
+    """Pod a's batch held in flight at ``gate``; pods b and c queued behind it."""
 
     def __init__(
         self, gated: GatedClient, ipam: Ipam, pool: ThreadPoolExecutor, fence: Fencing
@@ -123,17 +124,18 @@ class Held:
         self.a = pool.submit(allocate(ipam, "a", fence))
         assert self.gate.reached.wait(30)
         self.later = [pool.submit(allocate(ipam, pod, fence)) for pod in "bc"]
-        state = ipam.state(SUBNET)
-        wait_for(
-            "b and c planned into the batch after a's",
-            lambda: state.open is not None and len(state.open.slots) == 2,
-            timeout=30,
-        )
+        queued(ipam, 2)
         self.sent = gated.allocations
 
     def answers(self) -> list[list[Result]]:
         """Every caller's answer (each call returns, or raises here)."""
         return [self.a.result(60)] + [f.result(60) for f in self.later]
+
+
+def queued(ipam: Ipam, count: int, subnet: SubnetName = SUBNET) -> None:
+    """Wait until ``count`` requests wait behind the commit in flight."""
+    state = ipam.state(subnet)
+    wait_for(f"{count} requests queued", lambda: len(state.pending) == count, timeout=30)
 
 
 def hold(
@@ -159,7 +161,7 @@ def warm(client: EtcdClient, prefix: str) -> tuple[Any, Ipam]:
     return spec, ipam
 
 
-def test_callers_arriving_while_a_batch_is_in_flight_commit_in_the_next_one(
+def test_callers_queued_behind_a_batch_in_flight_commit_together_in_the_next(
     gated: GatedClient, etcd_prefix: str, pool: ThreadPoolExecutor
 ) -> None:
     spec, ipam = warm(gated, etcd_prefix)
@@ -168,23 +170,23 @@ def test_callers_arriving_while_a_batch_is_in_flight_commit_in_the_next_one(
     held.gate.open()
 
     a, b, c = (ips(answer) for answer in held.answers())
-    assert a == ["10.0.0.3"]  # planned first, committed first
-    assert sorted(b + c) == ["10.0.0.4", "10.0.0.5"]  # planned on a's batch
+    assert a == ["10.0.0.3"]  # first come, first committed
+    assert sorted(b + c) == ["10.0.0.4", "10.0.0.5"]
     assert gated.allocations == held.sent + 1  # b and c together, in one transaction
     consistent(gated, etcd_prefix, spec, ["10.0.0.2", *a, *b, *c])
 
 
-def test_a_writer_between_batch_k_and_k_plus_1_voids_k_plus_1_whose_callers_retry(
+def test_a_writer_between_batch_k_and_k_plus_1_makes_k_plus_1_retry_from_etcd(
     gated: GatedClient, client: EtcdClient, etcd_prefix: str, pool: ThreadPoolExecutor
 ) -> None:
     spec, ipam = warm(gated, etcd_prefix)
     held = hold(gated, ipam, pool)
     next_batch = gated.hold_next()
 
-    held.gate.open()  # a commits; b and c's batch is sealed on it and sent...
+    held.gate.open()  # a commits; b and c's batch is planned on the cache and sent...
     assert next_batch.reached.wait(30)
     # ...and before it reaches etcd another writer (nicpoolctl, an earlier leader)
-    # takes the address the batch planned for b or c.
+    # takes the address the batch planned for b.
     [other] = Ipam(client, etcd_prefix).allocate([request("other")], fence=UNFENCED)
     assert attachment(other).ip_csv() == "10.0.0.4"
     next_batch.open()
@@ -196,14 +198,14 @@ def test_a_writer_between_batch_k_and_k_plus_1_voids_k_plus_1_whose_callers_retr
 
 
 @pytest.mark.parametrize("fail", ["before", "after"], ids=["unreachable", "answer lost"])
-def test_a_failed_batch_k_voids_the_batch_planned_on_it_and_every_caller_is_answered(
+def test_a_failed_batch_k_is_retried_and_the_queue_behind_it_answered(
     gated: GatedClient, etcd_prefix: str, pool: ThreadPoolExecutor, fail: str
 ) -> None:
     spec, ipam = warm(gated, etcd_prefix)
     held = hold(gated, ipam, pool)
 
     # a's transaction fails: before etcd saw it, or after it committed (the caller
-    # cannot tell which). b and c's batch was planned on it, so it is void too.
+    # cannot tell which); b and c wait behind its retry.
     held.gate.open(fail=fail)
 
     a, b, c = (ips(answer) for answer in held.answers())
@@ -215,7 +217,7 @@ def test_a_failed_batch_k_voids_the_batch_planned_on_it_and_every_caller_is_answ
     assert ipam.get(ref("a")) == attachment(held.a.result()[0])
 
 
-def test_a_deposed_writer_s_pipelined_batches_write_nothing(
+def test_a_deposed_writer_s_queued_callers_are_all_told_and_nothing_is_written(
     gated: GatedClient, client: EtcdClient, etcd_prefix: str, pool: ThreadPoolExecutor
 ) -> None:
     spec, ipam = warm(gated, etcd_prefix)
@@ -231,12 +233,11 @@ def test_a_deposed_writer_s_pipelined_batches_write_nothing(
 
 
 @pytest.mark.parametrize("fail", [None, "before"], ids=["sent", "failed"])
-def test_callers_finding_the_next_batch_full_wait_for_the_one_after(
+def test_a_queue_larger_than_one_transaction_is_committed_in_several(
     gated: GatedClient, etcd_prefix: str, pool: ThreadPoolExecutor, fail: str | None
 ) -> None:
-    """40 dual-stack NICs do not fit in one transaction (etcd's 128 ops): those that
-    do not fit wait, and are planned once the full batch is sent, or voided when the
-    batch it was planned on fails."""
+    """40 dual-stack NICs do not fit in one transaction (etcd's 128 ops): the one
+    handed the queue commits it in as many as it takes."""
     spec = register(gated, etcd_prefix, cidr_block="10.0.0.0/24,fd00::/120")
     ipam = Ipam(gated, etcd_prefix)
     ipam.allocate([request("warm")], fence=UNFENCED)
@@ -244,24 +245,25 @@ def test_callers_finding_the_next_batch_full_wait_for_the_one_after(
     first = pool.submit(allocate(ipam, "first"))
     assert gate.reached.wait(30)
     rest = [pool.submit(allocate(ipam, f"p{n}")) for n in range(40)]
-    state = ipam.state(SUBNET)
-    wait_for("callers waiting for room", lambda: len(state.room) == 40 - 29, timeout=30)
+    queued(ipam, 40)
+    sent = gated.allocations
 
     gate.open(fail=fail)
 
     answers = [first.result(60)] + [f.result(60) for f in rest]
     told = [ip for answer in answers for ip in ips(answer)[0].split(",")]
     assert len(told) == len(set(told)) == 82
+    assert gated.allocations >= sent + 2  # the queue did not fit in one
     stored = attachment_addresses(gated, etcd_prefix)
     assert len(stored) == len(set(stored)) == 84  # 41 pods and the warm one, two each
     assert bitmap_addresses(gated, etcd_prefix, spec) == set(stored)
 
 
-def test_callers_of_two_subnets_with_full_batches_are_all_answered(
+def test_callers_of_two_subnets_are_all_answered(
     gated: GatedClient, etcd_prefix: str, pool: ThreadPoolExecutor
 ) -> None:
-    """Each call asks for a NIC in two subnets; a caller waiting for room in one
-    subnet's batch may be the one handed the other subnet's batch to send."""
+    """Each call asks for a NIC in two subnets: a caller waits in one subnet's queue,
+    then the other's, and may be handed either's commit."""
     register(gated, etcd_prefix, cidr_block="10.0.0.0/24,fd00::/120")
     register(gated, etcd_prefix, "net2", cidr_block="10.0.1.0/24,fd00:1::/120")
     ipam = Ipam(gated, etcd_prefix)
@@ -282,7 +284,7 @@ def test_many_callers_beside_another_writer_hand_each_address_out_once(
     gated: GatedClient, client: EtcdClient, etcd_prefix: str, pool: ThreadPoolExecutor
 ) -> None:
     """No gate: 16 callers fill a /24 while another Ipam allocates and releases in it,
-    moving chunks under batches in flight at whatever moments the machine decides."""
+    moving chunks under the batches in flight at whatever moments the machine decides."""
     spec = register(gated, etcd_prefix, cidr_block="10.0.0.0/24")
     ipam = Ipam(gated, etcd_prefix)
     other = Ipam(client, etcd_prefix)
