@@ -97,10 +97,31 @@ def join_or_lead(state: SubnetState, queued: list[Slot], caller: Caller) -> bool
         with state.turn:
             return caller.lead or all(slot.done for slot in queued)
 
-    caller.wait_until(ready)
+    try:
+        caller.wait_until(ready)
+    except BaseException:  # interrupted while queued (KeyboardInterrupt, SystemExit)
+        withdraw(state, queued)
+        with state.turn:
+            led, caller.lead = caller.lead, False
+        if led:  # handed the next commit on the way out: hand it on
+            hand_over(state)
+        raise
     with state.turn:
         led, caller.lead = caller.lead, False
     return led
+
+
+def withdraw(state: SubnetState, slots: list[Slot]) -> None:
+    """Take back those of ``slots`` still queued: their caller leaves on an exception.
+
+    Left queued, one of them could be handed the next commit by
+    :func:`hand_over`, and a caller that has gone would hold the subnet's
+    commit for good: every later allocation in the subnet would wait forever.
+    """
+    with state.turn:
+        leaving = {slot for slot in slots if not slot.done}
+        if leaving:
+            state.pending = [slot for slot in state.pending if slot not in leaving]
 
 
 def hand_over(state: SubnetState) -> None:

@@ -68,7 +68,15 @@ from store.errors import (
     TemporaryError,
 )
 from store.etcd import EtcdClient
-from store.groupcommit import Caller, Result, Slot, SubnetState, hand_over, join_or_lead
+from store.groupcommit import (
+    Caller,
+    Result,
+    Slot,
+    SubnetState,
+    hand_over,
+    join_or_lead,
+    withdraw,
+)
 from store.guard import guarded_txn
 from store.inventory import Inventory
 from store.retry import retrying
@@ -126,7 +134,9 @@ class Ipam(Inventory):
                     with state.lock:
                         self._commit_pending(subnet, state, fence)
                 finally:
+                    withdraw(state, queued)  # none left, unless interrupted before committing
                     hand_over(state)
+        assert all(slot.done for slot in slots), "a caller returned before its slots were done"
         failed = next((slot.error for slot in slots if slot.error is not None), None)
         if failed is not None:
             committed = [slot.result for slot in slots if isinstance(slot.result, Attachment)]

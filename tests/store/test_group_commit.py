@@ -23,6 +23,7 @@ import pytest
 
 from ops.lab.controllers import wait_for
 from ops.lab.etcd import EtcdServer
+from store import groupcommit
 from store.config import EtcdSettings
 from store.core.identity import Revision, SubnetName
 from store.core.ops import Put, TxnResult
@@ -314,3 +315,32 @@ def test_many_callers_beside_another_writer_hand_each_address_out_once(
     assert meddler.result(60) > 0
     assert len(handed) == len(set(handed))  # no address handed out twice
     consistent(gated, etcd_prefix, spec, handed)
+
+
+class Interrupted(BaseException):
+    """What a KeyboardInterrupt or a signal handler's SystemExit is to a thread."""
+
+
+def test_a_caller_interrupted_while_queued_does_not_stall_the_subnet(
+    gated: GatedClient, etcd_prefix: str, pool: ThreadPoolExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec, ipam = warm(gated, etcd_prefix)
+    gate = gated.hold_next()
+    a = pool.submit(allocate(ipam, "a"))
+    assert gate.reached.wait(30)
+
+    def interrupted(self: groupcommit.Caller, ready: Callable[[], bool]) -> None:
+        raise Interrupted
+
+    with monkeypatch.context() as patch:
+        patch.setattr(groupcommit.Caller, "wait_until", interrupted)
+        b = pool.submit(allocate(ipam, "b"))  # queued behind a, then interrupted
+        with pytest.raises(Interrupted):
+            b.result(30)
+    gate.open()
+
+    assert ips(a.result(60)) == ["10.0.0.3"]
+    # Left queued, b's request would have been handed the next commit, and every
+    # later caller in the subnet would have waited for it forever.
+    assert ips(pool.submit(allocate(ipam, "c")).result(20)) == ["10.0.0.4"]
+    consistent(gated, etcd_prefix, spec, ["10.0.0.2", "10.0.0.3", "10.0.0.4"])
