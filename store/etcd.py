@@ -220,18 +220,15 @@ class EtcdClient:
     def txn(
         self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
     ) -> TxnResult:
-        request = etcdrpc.TxnRequest(
-            compare=[_compare(c) for c in compares],
-            success=[_request_op(op) for op in success],
-            failure=[_request_op(op) for op in failure],
-        )
+        request = _txn_request(compares, success, failure)
         response = self._call(lambda kv: kv.Txn(request, self._timeout()), "txn")
         ops = success if response.succeeded else failure
         gets: list[KeyValue | None] = []
-        for op, result in zip(ops, response.responses, strict=True):
-            if isinstance(op, Get):
-                kvs = result.response_range.kvs
-                gets.append(_kv(kvs[0]) if kvs else None)
+        if any(type(op) is Get for op in ops):
+            for op, result in zip(ops, response.responses, strict=True):
+                if type(op) is Get:
+                    kvs = result.response_range.kvs
+                    gets.append(_kv(kvs[0]) if kvs else None)
         return TxnResult(bool(response.succeeded), Revision(response.header.revision), tuple(gets))
 
     def put(self, key: str, value: bytes) -> Revision:
@@ -369,26 +366,52 @@ def _event_kv(event: Any) -> KeyValue:
     )
 
 
-def _compare(compare: Compare) -> Any:
-    message = etcdrpc.Compare(key=compare.key.encode(), result=etcdrpc.Compare.EQUAL)
-    if isinstance(compare, ModRevisionIs):
-        message.target = etcdrpc.Compare.MOD
-        message.mod_revision = compare.revision
-    elif isinstance(compare, CreateRevisionIs):
-        message.target = etcdrpc.Compare.CREATE
-        message.create_revision = compare.revision
-    return message
+def _txn_request(compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op]) -> Any:
+    """The request, filled in place: three times cheaper than nesting constructed
+    messages (each nested message is copied into its parent), and an allocation
+    batch carries a dozen ops or more."""
+    request = etcdrpc.TxnRequest()
+    add = request.compare.add
+    for compare in compares:
+        if type(compare) is ModRevisionIs:
+            add(key=compare.key.encode(), result=_EQUAL, target=_MOD, mod_revision=compare.revision)
+        elif type(compare) is CreateRevisionIs:
+            add(
+                key=compare.key.encode(),
+                result=_EQUAL,
+                target=_CREATE,
+                create_revision=compare.revision,
+            )
+        else:
+            raise TypeError(f"not a compare: {compare!r}")
+    _fill_ops(request.success, success)
+    _fill_ops(request.failure, failure)
+    return request
 
 
-def _request_op(op: Op) -> Any:
-    if isinstance(op, Put):
-        put = etcdrpc.PutRequest(key=op.key.encode(), value=op.value, lease=op.lease or 0)
-        return etcdrpc.RequestOp(request_put=put)
-    if isinstance(op, Delete):
-        end = _prefix_end(op.key) if op.prefix else b""
-        request = etcdrpc.DeleteRangeRequest(key=op.key.encode(), range_end=end)
-        return etcdrpc.RequestOp(request_delete_range=request)
-    return etcdrpc.RequestOp(request_range=etcdrpc.RangeRequest(key=op.key.encode()))
+def _fill_ops(branch: Any, ops: Sequence[Op]) -> None:
+    add = branch.add
+    for op in ops:
+        if type(op) is Put:
+            put = add().request_put
+            put.key = op.key.encode()
+            put.value = op.value
+            if op.lease:
+                put.lease = op.lease
+        elif type(op) is Delete:
+            delete = add().request_delete_range
+            delete.key = op.key.encode()
+            if op.prefix:
+                delete.range_end = _prefix_end(op.key)
+        elif type(op) is Get:
+            add().request_range.key = op.key.encode()
+        else:
+            raise TypeError(f"not an op: {op!r}")
+
+
+_EQUAL = etcdrpc.Compare.EQUAL
+_MOD = etcdrpc.Compare.MOD
+_CREATE = etcdrpc.Compare.CREATE
 
 
 def connect(settings: EtcdSettings) -> EtcdClient:

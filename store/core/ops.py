@@ -8,6 +8,7 @@ client library swappable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from store.core.identity import Revision
@@ -89,3 +90,11 @@ over it is refused alone (``RecordTooLarge``), never failing a batch."""
 def op_bytes(op: Op) -> int:
     """What an op adds to a transaction's request size (key, and value for a put)."""
     return len(op.key) + (len(op.value) if isinstance(op, Put) else 0)
+
+
+def grown_size(known: tuple[int, int], ops: Sequence[Op]) -> tuple[int, int]:
+    """``(ops counted, their bytes)`` brought up to date with ``ops``, a list that only
+    grows: a plan asks its size once per request, and summing every op each time made
+    a batch quadratic in its length."""
+    counted, total = known
+    return len(ops), total + sum(op_bytes(op) for op in ops[counted:])

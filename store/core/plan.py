@@ -40,7 +40,7 @@ from store.core.ops import (
     ModRevisionIs,
     Op,
     Put,
-    op_bytes,
+    grown_size,
 )
 from store.core.records import Attachment, Lease, LeasedIP, encode_attachment, encode_lease
 from store.core.requests import AllocationRequest, Fence, Fencing
@@ -94,6 +94,7 @@ class BatchPlan:
     _freed: set[tuple[int, int]] = field(default_factory=set)  # chunks with new release times
     owners_written: dict[OwnerRef, owners.OwnerRecord] = field(default_factory=dict)
     """Owner records this plan writes (the caller learns them once committed)."""
+    _sized: tuple[int, int] = (0, 0)  # ops counted by bytes(), and their bytes
 
     def size(self) -> int:
         """The larger of the compare and op counts once finished."""
@@ -102,7 +103,8 @@ class BatchPlan:
 
     def bytes(self) -> int:
         """Keys and values planned so far (chunks add 512 bytes each when finished)."""
-        return sum(op_bytes(op) for op in self.ops) + len(self.chunks.dirty) * 600
+        self._sized = grown_size(self._sized, self.ops)
+        return self._sized[1] + len(self.chunks.dirty) * 600
 
     def add(
         self,

@@ -117,9 +117,13 @@ def _workload_json(workload: WorkloadRef | None) -> dict[str, str] | None:
     return {"kind": workload.kind, "name": workload.name, "uid": workload.uid}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+"""Built once: ``json.dumps`` with arguments builds an encoder per call."""
+
+
 def _dumps(doc: dict[str, Any]) -> bytes:
     """Compact, key-sorted JSON: equal records are equal bytes."""
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODER.encode(doc).encode()
 
 
 class RecordError(ValueError):

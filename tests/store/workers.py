@@ -45,6 +45,11 @@ def allocate_until_exhausted(
                     final = (type(outcome).__name__, True, str(outcome))
                 else:
                     got.append((outcome.ref.pod.name, outcome.ip_csv()))
+            if serial == 1:
+                # Every process holds an address before any goes on, so all of them
+                # really race for the rest (a process that started first on a loaded
+                # machine could otherwise fill the /24 before the others began).
+                start.wait(timeout=120)
     except Exception as exc:  # reported to the test, which fails on it
         final = (type(exc).__name__, isinstance(exc, PermanentError), str(exc))
     finally:
