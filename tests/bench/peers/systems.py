@@ -135,27 +135,17 @@ class Nicpool:
         return time.monotonic() - started
 
 
-class HostLocal:
-    name = "host-local"
+class ExecPeer:
+    """A peer that is only its plugin binary: every ADD and DEL is a process of
+    its own, nothing runs between calls, and nothing marks a pod done."""
 
-    def __init__(self, kube: KubeClient, workdir: Path) -> None:
-        self.kube = kube
-        self.binary = REFERENCE_PLUGINS / "host-local"
-        self.data_dir = workdir / "host-local"
+    binary: Path
 
     def start(self) -> None:
         """Nothing runs between calls."""
 
     def stop(self) -> None:
         """See :meth:`start`."""
-
-    def prepare(self, namespace: str, index: int, nics: int) -> list[bytes]:
-        configs = []
-        for nic in range(nics):
-            ipam = {"type": "host-local", "subnet": f"10.{200 + 2 * index + nic}.0.0/16"}
-            configs.append(network(f"net{nic}", {**ipam, "dataDir": str(self.data_dir)}))
-        create_nads(self.kube, namespace, configs)
-        return configs
 
     def pod_annotations(self, namespace: str, nics: int) -> dict[str, str]:
         return networks_annotation(namespace, nics)
@@ -165,3 +155,20 @@ class HostLocal:
 
     def cni(self, command: str, config: bytes, pod: Pod, ifname: str) -> str | None:
         return run_plugin(self.binary, command, config, pod, ifname)
+
+
+class HostLocal(ExecPeer):
+    name = "host-local"
+
+    def __init__(self, kube: KubeClient, workdir: Path) -> None:
+        self.kube = kube
+        self.binary = REFERENCE_PLUGINS / "host-local"
+        self.data_dir = workdir / "host-local"
+
+    def prepare(self, namespace: str, index: int, nics: int) -> list[bytes]:
+        configs = []
+        for nic in range(nics):
+            ipam = {"type": "host-local", "subnet": f"10.{200 + 2 * index + nic}.0.0/16"}
+            configs.append(network(f"net{nic}", {**ipam, "dataDir": str(self.data_dir)}))
+        create_nads(self.kube, namespace, configs)
+        return configs

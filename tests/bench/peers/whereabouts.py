@@ -27,9 +27,8 @@ import yaml
 
 from ops.lab.kube import ControlPlane, wait_established
 from reconciler.kube.client import KubeClient
-from tests.bench.peers.plugins import network, run_plugin
-from tests.bench.peers.systems import create_nads, networks_annotation
-from tests.bench.peers.workload import Pod
+from tests.bench.peers.plugins import network
+from tests.bench.peers.systems import ExecPeer, create_nads
 
 REPO = Path(__file__).resolve().parents[3]
 BUILD_SCRIPT = REPO / "ops" / "tools" / "build-whereabouts.sh"
@@ -48,7 +47,7 @@ def whereabouts_dir(*, build: bool) -> Path | None:
     return found if (found / "whereabouts").exists() else None
 
 
-class Whereabouts:
+class Whereabouts(ExecPeer):
     name = "whereabouts"
 
     def __init__(self, plane: ControlPlane, kube: KubeClient, directory: Path, workdir: Path):
@@ -74,12 +73,6 @@ class Whereabouts:
         }
         self.flat_file.write_text(json.dumps(flat))
 
-    def start(self) -> None:
-        """Nothing runs between calls: every ADD and DEL is its own process."""
-
-    def stop(self) -> None:
-        """See :meth:`start`."""
-
     def prepare(self, namespace: str, index: int, nics: int) -> list[bytes]:
         configs = []
         for nic in range(nics):
@@ -92,12 +85,3 @@ class Whereabouts:
             configs.append(network(f"net{nic}", ipam))
         create_nads(self.kube, namespace, configs)
         return configs
-
-    def pod_annotations(self, namespace: str, nics: int) -> dict[str, str]:
-        return networks_annotation(namespace, nics)
-
-    def done_keys(self, namespace: str, nics: int) -> list[str]:
-        return []
-
-    def cni(self, command: str, config: bytes, pod: Pod, ifname: str) -> str | None:
-        return run_plugin(self.binary, command, config, pod, ifname)
