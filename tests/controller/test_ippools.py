@@ -12,7 +12,6 @@ until its last address is released.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -78,12 +77,9 @@ def net(
 ) -> Iterator[Net]:
     """NAD ``net`` (provider ``net.<ns>``) and its Subnet 10.60.x.0/24 (x unique per test)."""
     cluster, ns = Cluster(control_plane.api_client()), kube_namespace
-    provider = f"net.{ns}"
-    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-    cluster.create_nad(ns, "net", json.dumps(config))
     octet = int(uuid.uuid4().hex[:4], 16) % 250
     subnet = f"{ns}-net"
-    cluster.create_subnet(subnet, provider=provider, cidrBlock=f"10.60.{octet}.0/24")
+    provider = cluster.ipam_network(ns, subnet, f"10.60.{octet}.0/24")
     yield Net(cluster, ns, provider, subnet, controller)
     assert controller.alive(), controller.log_tail()
 

@@ -12,7 +12,6 @@ a Vip in use is not deleted until its pod goes.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -79,12 +78,9 @@ def net(
 ) -> Iterator[Net]:
     """A /29 Subnet (five addresses, .2 .. .6) for NAD ``net``."""
     cluster, ns = Cluster(control_plane.api_client()), kube_namespace
-    provider = f"net.{ns}"
-    config = {"type": "macvlan", "ipam": {"type": "kube-ovn", "provider": provider}}
-    cluster.create_nad(ns, "net", json.dumps(config))
     octet = int(uuid.uuid4().hex[:4], 16) % 250
     prefix = f"10.61.{octet}"
-    cluster.create_subnet(f"{ns}-net", provider=provider, cidrBlock=f"{prefix}.0/29")
+    provider = cluster.ipam_network(ns, f"{ns}-net", f"{prefix}.0/29")
     yield Net(cluster, ns, provider, f"{ns}-net", prefix)
     assert controller.alive(), controller.log_tail()
 
