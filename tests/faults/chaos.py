@@ -65,7 +65,11 @@ def main() -> int:
     if args.regressions:
         plans = [
             Plan(
-                seed=r.seed, faults=r.faults, bound=args.bound, artifacts=_under(artifacts, r.seed)
+                seed=r.seed,
+                mode=r.mode,
+                faults=r.faults,
+                bound=args.bound,
+                artifacts=_under(artifacts, r.seed),
             )
             for r in REGRESSIONS
         ]
