@@ -55,7 +55,7 @@ import annotations`` costs ~0.1 ms) and nothing newer than 3.8 is used;
 Errors go to stdout as CNI error JSON with a non-zero exit: 1 unsupported
 cniVersion, 3 pod netns gone (main plugin ADD), 4 bad environment, 6
 undecodable config, 7 invalid config, 11 try again later
-(agent unreachable, no lease yet), 50 agent unavailable (STATUS); plugin
+(agent unreachable or gone mid-request, no lease yet), 50 agent unavailable (STATUS); plugin
 specific: 100 CHECK found the lease no longer matches prevResult, 101 the
 agent's reply is unreadable or unusable, 102 a link could not be set up;
 999 an unexpected failure (a bug; the trace goes to stderr).
@@ -646,6 +646,8 @@ def http_unix(path: str, method: str, url: str, body: Any, timeout: float) -> tu
             raise CniError(E_BAD_REPLY, f"the node agent's reply exceeds {MAX_REPLY_BYTES} bytes")
     finally:
         sock.close()
+    if not raw:  # closed before a byte of reply: the agent went away (a restart)
+        raise CniError(E_TRY_AGAIN, "the node agent closed the connection without replying")
     header, _, data = raw.partition(b"\r\n\r\n")
     status_line = header.split(b"\r\n", 1)[0].split()
     if len(status_line) < 2 or not status_line[1].isdigit():

@@ -8,8 +8,10 @@ acts on and a message that says what to fix.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +210,40 @@ def test_an_unexpected_failure_is_still_cni_error_json(
     doc = json.loads(capsys.readouterr().out)
     assert doc["code"] == 999
     assert "surprise" in doc["details"]
+
+
+def _agent_answering(tmp_path: Path, reply: bytes) -> tuple[str, threading.Thread]:
+    """A unix socket that reads one request and answers ``reply`` (b"": closes)."""
+    path = str(tmp_path / "agent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+
+    def serve() -> None:
+        with server:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(reply)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return path, thread
+
+
+@pytest.mark.parametrize(
+    ("reply", "code"),
+    [
+        (b"", 11),  # the agent went away mid-request (restarted): try again
+        (b"SSH-2.0-OpenSSH\r\n\r\n", 101),  # something else answers: an unusable reply
+    ],
+    ids=["closed-without-a-reply", "not-http"],
+)
+def test_an_agent_that_closes_without_replying_is_try_again(
+    tmp_path: Path, reply: bytes, code: int
+) -> None:
+    path, thread = _agent_answering(tmp_path, reply)
+    conf = {**IPAM_CONF, "ipam": {**IPAM_CONF["ipam"], "server_socket": path}}
+    error = error_of(ENV, json.dumps(conf).encode())
+    thread.join(5)
+    assert error.code == code, error.msg
