@@ -19,7 +19,8 @@ Library traps handled here:
 * a connection that goes silent without a FIN (a black-holed member) is
   noticed by HTTP/2 keepalive pings (every 10 s, 5 s to answer, while a call
   or watch is in flight, as etcd permits), not by waiting for the kernel's
-  TCP timeout; unary calls also carry a deadline;
+  TCP timeout; unary calls also carry a deadline, and one that runs into it
+  makes the calls after it use a new connection (:meth:`EtcdClient._renew`);
 * gRPC refuses a response over the client's receive limit (4 MiB, set
   explicitly below): range reads are paged, and a page that still comes back
   too large is read again in halves (:meth:`EtcdClient.iter_prefix`).
@@ -28,6 +29,7 @@ Library traps handled here:
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -71,6 +73,10 @@ CHANNEL_OPTIONS = (
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 0),
     ("grpc.http2.max_pings_without_data", 0),
+    # A channel of its own connections: gRPC otherwise shares one connection
+    # among every channel to the same target, and a renewed channel
+    # (EtcdClient._renew) would find the dead connection again.
+    ("grpc.use_local_subchannel_pool", 1),
 )
 
 _FAILOVER_CODES = (
@@ -147,9 +153,16 @@ class EtcdClient:
         self._client = MultiEndpointEtcd3Client(
             endpoints=endpoints, timeout=settings.timeout, failover=True
         )
+        self._renewing = threading.Lock()
+        self._retired: dict[str, Any] = {}
+        """Per endpoint, the channel last replaced (see :meth:`_renew`)."""
 
     def close(self) -> None:
         self._client.close()
+        with self._renewing:
+            retired, self._retired = list(self._retired.values()), {}
+        for channel in retired:
+            channel.close()
 
     def _call(self, rpc: Callable[[Any], T], what: str) -> T:
         """One unary call on the current endpoint's KV stub, failing over on error."""
@@ -157,9 +170,31 @@ class EtcdClient:
 
     def _failed(self, code: Any) -> None:
         """The library's failover, for the stub calls its decorator does not wrap."""
-        if code in _FAILOVER_CODES:
-            self._client.endpoint_in_use.fail()
+        endpoint = self._client.endpoint_in_use
+        if code in _FAILOVER_CODES and endpoint is not None:
+            endpoint.fail()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                self._renew(endpoint)
             self._client._clear_old_stubs()  # stubs stay bound to the dead channel otherwise
+
+    def _renew(self, endpoint: Endpoint) -> None:
+        """Calls after this one go over a new connection to ``endpoint``.
+
+        A call that ran into its deadline may have met a connection that died
+        without a word (a black hole): keepalive pings only run while a call
+        is in flight (etcd's policy), so a client of short unary calls could
+        otherwise meet the dead connection call after call until the kernel
+        gave it up. The replaced channel is not closed at once, so calls and
+        watches still in flight on it (etcd may just be slow) finish or fail
+        on their own; it is closed when the endpoint is renewed again, or
+        with the client.
+        """
+        with self._renewing:
+            older = self._retired.pop(endpoint.netloc, None)
+            self._retired[endpoint.netloc] = endpoint.channel
+            endpoint.channel = endpoint._mkchannel(list(CHANNEL_OPTIONS))
+        if older is not None:
+            older.close()
 
     # -- reads -----------------------------------------------------------
 
