@@ -9,10 +9,13 @@ lease lost, ``fence_value`` is cleared at once: workers stop taking work,
 any in-flight store write fails its fence compare, and the queue is
 dropped; the replica then campaigns again as a standby.
 
-A new leader drops whatever its store cache held from an earlier term,
-registers every Subnet, loads the attachment index (one paged etcd range
-read), then enqueues every pod: the workflow is idempotent, so half-done
-work of the previous leader is finished, never duplicated.
+A replica campaigns once the caches planning reads are synced; the pod list
+(the longest: 50,000 pods take seconds) may still be arriving. A new leader
+drops whatever its store cache held from an earlier term, registers every
+Subnet, queues each new pod (no ``allocated`` annotation) as its list page
+arrives, loads the attachment index (one paged etcd range read), then, the
+pod list complete, enqueues every pod: the workflow is idempotent, so
+half-done work of the previous leader is finished, never duplicated.
 
 Nothing here exits on a failure (DESIGN.md: a process never exits on a
 temporary error). A failure while leading steps down and campaigns again
@@ -131,11 +134,16 @@ class Controller:
         return found
 
     def synced_to_lead(self) -> bool:
-        """Every cache planning reads; IP objects (a view, only checked for drift) may lag."""
+        """Every cache planning reads. Pods may still be listing (each is queued as
+        its page arrives, see :meth:`_lead`), and IP objects (a view, only checked
+        for drift) may lag."""
+        return self._synced_but(IPS.plural, PODS.plural)
+
+    def _synced_but(self, *lagging: str) -> bool:
         return all(
             informer.synced.is_set()
             for plural, informer in self.rt.informers.items()
-            if plural != IPS.plural
+            if plural not in lagging
         )
 
     def start(self) -> None:
@@ -158,13 +166,13 @@ class Controller:
         return runner
 
     def _start_ip_informer(self) -> None:
-        """List IP objects once every cache planning reads is synced.
+        """List IP objects once every other cache is synced, Pods included.
 
         They are the largest list (one object per NIC) and only checked for
-        drift, so listing them alongside Pods would only slow the caches a
-        new leader needs before it can allocate.
+        drift, so listing them alongside Pods would only slow the list a
+        new leader queues new pods from, and its index load.
         """
-        while not self.stop.is_set() and not self.synced_to_lead():
+        while not self.stop.is_set() and not self._synced_but(IPS.plural):
             self.stop.wait(0.02)
         if not self.stop.is_set():
             self.rt.informer(IPS).start()
@@ -259,17 +267,25 @@ class Controller:
     def _lead(self) -> None:
         """Ready to allocate first, then load the index and revisit every pod.
 
-        New pods (no ``allocated`` annotation yet) are queued before the index
-        is read: allocation is idempotent in the store, so they need no index.
-        Everything that trusts the index's completeness (release, GC) waits
-        until it is loaded (``AttachmentIndex.loaded``).
+        New pods (no ``allocated`` annotation yet) are queued before the pod
+        list is complete and before the index is read: allocation is
+        idempotent in the store, so they need no index, and each is queued as
+        its page arrives (the pods cached so far here, later ones by the pod
+        handler, as this replica leads by now). At 50,000 pods the list takes
+        seconds; a new pod does not wait for it. Everything that trusts
+        completeness waits for what it trusts: release and GC for the index
+        (``AttachmentIndex.loaded``), the revisit of every pod, the stuck-pod
+        check and GC for the whole pod list too.
+
+        The index is read once the pod list is in: decoding 100,000
+        attachments alongside 50,000 pods only slows both (one interpreter),
+        and a new pod on the list's last page would wait for the two.
         """
         rt = self.rt
         rt.ipam.forget_all()  # nothing cached in an earlier term is trusted
         rt.index.begin_load()
         self._register()
-        pods = rt.informer(PODS).items()
-        for pod in pods:
+        for pod in rt.informer(PODS).items():
             if not announced(pod):
                 rt.queue.add(("pod", object_key(pod)), front=True)
         self.ready_to_allocate.set()
@@ -279,6 +295,8 @@ class Controller:
             time.monotonic() - self.started,
         )
         self._refresh_usage()
+        if not self._pods_listed():
+            return
         # Let the new pods through first: decoding every attachment holds the
         # interpreter for a while, and they need no index (bounded wait).
         settle = time.monotonic() + 2.0
@@ -294,7 +312,7 @@ class Controller:
             time.monotonic() - began,
             time.monotonic() - self.started,
         )
-        for pod in pods:
+        for pod in rt.informer(PODS).items():
             rt.queue.add(("pod", object_key(pod)))
         for att in rt.index.all():
             rt.queue.add(("pod", str(att.ref.pod)))
@@ -311,6 +329,14 @@ class Controller:
             if time.monotonic() >= next_gc:
                 self._guard(self.gc.run_once)
                 next_gc = time.monotonic() + rt.settings.gc_interval
+
+    def _pods_listed(self) -> bool:
+        """Wait (while leading) until the pod list is complete; False when leading ended."""
+        pods = self.rt.informer(PODS)
+        while not pods.synced.wait(0.05):
+            if self.stop.is_set() or not self.rt.leading:
+                return False
+        return True
 
     def _register(self) -> None:
         """Every Subnet registered (synchronously: planning needs them in the store);

@@ -76,6 +76,11 @@ class Handlers:
             node = node_name(new)
             if node and is_deleting(new) and (old is None or not is_deleting(old)):
                 self._enqueue(("node", node))  # its deletion may get stuck there
+            if old is None and announced(new) and not rt.informer(PODS).synced.is_set():
+                # A new leader's pod list: a pod allocated earlier waits for the index
+                # and the whole list (Controller._lead queues every pod then); a new
+                # one is queued as its page arrives.
+                return
             finished = old is not None and has_finished(new) and not has_finished(old)
             if old is None or finished or annotations_of(old) != annotations_of(new):
                 if old is not None and not finished and self._echo_of_own_write(key, old, new):

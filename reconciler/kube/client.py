@@ -111,18 +111,32 @@ class KubeClient:
 
     # -- verbs ---------------------------------------------------------------
 
-    def list(self, resource: Resource, *, page: int = 500) -> tuple[list[JSON], str]:
-        """Every object of ``resource`` (all namespaces) and the list's resourceVersion."""
-        items: list[JSON] = []
+    def list_pages(
+        self, resource: Resource, *, page: int = 500
+    ) -> Iterator[tuple[list[JSON], str]]:
+        """The list of ``resource`` one page at a time, each with the list's resourceVersion.
+
+        Pages of one list are one consistent snapshot (the ``continue`` token
+        pins it), so a caller may act on a page before the next is asked for.
+        """
         query = {"limit": str(page)}
         while True:
             doc = self.request("GET", resource.collection(), query=query)
-            items.extend(doc.get("items") or [])
             meta = doc.get("metadata") or {}
+            yield doc.get("items") or [], str(meta.get("resourceVersion", ""))
             token = meta.get("continue")
             if not token:
-                return items, str(meta.get("resourceVersion", ""))
+                return
             query = {"limit": str(page), "continue": token}
+
+    def list(self, resource: Resource, *, page: int = 500) -> tuple[list[JSON], str]:
+        """Every object of ``resource`` (all namespaces) and the list's resourceVersion."""
+        items: list[JSON] = []
+        version = ""
+        for chunk, listed_at in self.list_pages(resource, page=page):
+            items.extend(chunk)
+            version = listed_at
+        return items, version
 
     def watch(
         self, resource: Resource, resource_version: str, *, timeout_seconds: int = 300

@@ -2,7 +2,8 @@
 
 The loop (kopf's and client-go's shape): list everything and remember the
 list's resourceVersion; diff the list against the cache (so a relist after
-a gap reports adds, updates and deletes it missed); then watch from that
+a gap reports adds, updates and deletes it missed), page by page as the
+pages arrive, deletes at the end; then watch from that
 resourceVersion, applying each event to the cache; on ``410 Gone`` (the
 version was compacted away) go back and relist; on any other failure wait
 with backoff and resume the watch from the last version seen.
@@ -140,32 +141,49 @@ class Informer:
                 delay = min(delay * 2, 10.0)
 
     def relist(self) -> str:
-        """List, reconcile the cache with the list, and return the list's resourceVersion."""
+        """List, reconcile the cache with the list, and return the list's resourceVersion.
+
+        Each page is applied, and its changes reported, as it arrives: a
+        consumer can act on the first objects of a long list (50,000 pods)
+        before the last page is in. What the list no longer shows is
+        reported deleted at its end, and only then is the informer synced.
+        """
         began = time.monotonic()
-        items, version = self.client.list(self.resource)
-        self.last_contact = self._clock()
-        fresh = {object_key(obj): _slim(obj) for obj in items}
+        seen: set[str] = set()
+        version = ""
+        for items, listed_at in self.client.list_pages(self.resource):
+            self.last_contact = self._clock()
+            self._merge(items, seen)
+            version = listed_at
         with self._lock:
-            old_cache, self._cache = self._cache, dict(fresh)
-        for key, obj in fresh.items():
-            before = old_cache.get(key)
-            if before is None or _version(before) != _version(obj):
-                self._emit(before, obj)
-        for key, obj in old_cache.items():
-            if key not in fresh:
-                self._emit(obj, None)
+            gone = [self._cache.pop(key) for key in list(self._cache) if key not in seen]
+        for obj in gone:
+            self._emit(obj, None)
         self.relists += 1
         if not self.synced.is_set():
             log.info(
                 "%s: %d listed in %.2f s",
                 self.resource.plural,
-                len(fresh),
+                len(seen),
                 time.monotonic() - began,
             )
         self.synced.set()
         if self.on_relist is not None:
             self.on_relist()
         return version
+
+    def _merge(self, items: list[JSON], seen: set[str]) -> None:
+        """One page of a list into the cache; report what it adds or changes."""
+        changed: list[tuple[JSON | None, JSON]] = []
+        with self._lock:
+            for obj in items:
+                key = object_key(obj)
+                seen.add(key)
+                before, self._cache[key] = self._cache.get(key), _slim(obj)
+                if before is None or _version(before) != _version(obj):
+                    changed.append((before, obj))
+        for before, obj in changed:
+            self._emit(before, obj)
 
     def _watch(self) -> None:
         """Watch from :attr:`version` until the server ends the watch (or it breaks)."""

@@ -24,6 +24,7 @@ from reconciler.controller import Controller
 from reconciler.kube.client import JSON, KubeClient
 from reconciler.kube.config import load_endpoint
 from reconciler.kube.errors import KubeUnavailable
+from reconciler.kube.informer import object_key
 from reconciler.kube.resources import PODS, Resource
 from reconciler.runtime import Settings
 from store.config import EtcdSettings
@@ -39,10 +40,15 @@ class UnreliableKube(KubeClient):
     the controller (its cache lags the apiserver) until released.
     ``fail_next_delete(resource)``: the next DELETE of that resource fails as
     a reset connection does, before it reaches the apiserver.
+    ``hold_lists_after(resource, key)``: a list of that resource stops after
+    the page holding ``key`` until :meth:`release_lists_after` (the rest of a
+    huge list still on its way); ``page`` (constructor) makes every page that
+    small.
     """
 
-    def __init__(self, endpoint: Any) -> None:
+    def __init__(self, endpoint: Any, *, page: int | None = None) -> None:
         super().__init__(endpoint)
+        self.page = page
         self._break = threading.Event()
         self._flowing = threading.Event()
         self._flowing.set()
@@ -50,19 +56,41 @@ class UnreliableKube(KubeClient):
         self._fail_delete: set[str] = set()
         self.failed_deletes = 0
         self._held_lists: dict[str, threading.Event] = {}
+        self._held_after: dict[tuple[str, str], threading.Event] = {}
 
     def hold_lists(self, resource: Resource) -> None:
         """``resource``'s lists wait until :meth:`release_lists` (a slow, huge list)."""
         self._held_lists[resource.plural] = threading.Event()
 
+    def hold_lists_after(self, resource: Resource, key: str) -> None:
+        """``resource``'s lists stop after the page holding ``key`` until released."""
+        self._held_after[(resource.plural, key)] = threading.Event()
+
+    def release_lists_after(self, resource: Resource, key: str) -> None:
+        self._held_after.pop((resource.plural, key)).set()
+
     def release_lists(self, resource: Resource) -> None:
         self._held_lists.pop(resource.plural).set()
 
-    def list(self, resource: Resource, *, page: int = 500) -> tuple[list[JSON], str]:
+    def release_every_list(self) -> None:
+        """Let every held list go on (a test's cleanup)."""
+        for held in [*self._held_lists.values(), *self._held_after.values()]:
+            held.set()
+        self._held_lists.clear()
+        self._held_after.clear()
+
+    def list_pages(
+        self, resource: Resource, *, page: int = 500
+    ) -> Iterator[tuple[list[JSON], str]]:
         held = self._held_lists.get(resource.plural)
         if held is not None:
             held.wait()
-        return super().list(resource, page=page)
+        for items, version in super().list_pages(resource, page=self.page or page):
+            yield items, version
+            for obj in items:
+                held = self._held_after.get((resource.plural, object_key(obj)))
+                if held is not None:
+                    held.wait()
 
     def break_pod_watch(self) -> None:
         self._break.set()

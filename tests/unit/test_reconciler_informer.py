@@ -28,14 +28,15 @@ def pod(name: str, version: str, uid: str = "") -> dict[str, Any]:
 
 
 class FakeApi:
-    """Answers list() from ``lists`` in turn and watch() from ``watches`` in turn."""
+    """Answers list_pages() from ``lists`` in turn (one page each) and watch() from
+    ``watches`` in turn."""
 
     def __init__(self, lists: list[list[dict[str, Any]]], watches: list[list[Any]]) -> None:
         self.lists, self.watches, self.watched_from = lists, watches, []
 
-    def list(self, resource: object) -> tuple[list[dict[str, Any]], str]:
+    def list_pages(self, resource: object) -> Iterator[tuple[list[dict[str, Any]], str]]:
         items = self.lists.pop(0)
-        return items, str(len(items) * 10)
+        yield items, str(len(items) * 10)
 
     def watch(self, resource: object, version: str, *, timeout_seconds: int) -> Iterator[Any]:
         self.watched_from.append(version)
@@ -66,6 +67,65 @@ def test_watch_events_then_410_relist_reports_what_was_missed() -> None:
     assert sorted(o["metadata"]["name"] for o in informer.items()) == ["a", "c"]
     assert "managedFields" not in informer.get("ns/a")["metadata"]
     assert informer.synced.is_set()
+
+
+class PagedApi(FakeApi):
+    """Each list comes in pages; the test looks at the informer between them."""
+
+    def __init__(self, pages: list[list[dict[str, Any]]], between: Any) -> None:
+        super().__init__(lists=[], watches=[])
+        self.pages, self.between = pages, between
+
+    def list_pages(self, resource: object) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        for number, page in enumerate(self.pages):
+            if number:
+                self.between(number)
+            yield page, "9"
+
+
+def test_a_list_page_is_cached_and_reported_before_the_next_page_is_asked_for() -> None:
+    """A consumer acts on the first pods of a long list (a restarted leader's new
+    pods) while the rest is still coming; the informer is synced only at the end."""
+    seen: list[str] = []
+    looked: list[tuple[list[str], bool]] = []
+    informer: Informer
+
+    def between(number: int) -> None:
+        names = sorted(o["metadata"]["name"] for o in informer.items())
+        looked.append((names, informer.synced.is_set()))
+
+    api = PagedApi([[pod("a", "1"), pod("b", "2")], [pod("c", "3")]], between)
+    informer = Informer(
+        api, PODS, handler=lambda old, new: seen.append(str(new and new["metadata"]["name"]))
+    )  # type: ignore[arg-type]
+    assert informer.relist() == "9"
+    assert looked == [(["a", "b"], False)]
+    assert seen == ["a", "b", "c"]
+    assert informer.synced.is_set()
+
+
+def test_a_relist_reports_what_it_no_longer_shows_deleted_only_at_its_end() -> None:
+    """An object on no page yet may be on a later one: it is gone only when the
+    whole list has been read."""
+    reports: list[tuple[str | None, str | None]] = []
+    api = FakeApi(lists=[[pod("a", "1"), pod("b", "2")]], watches=[])
+    informer = Informer(api, PODS)  # type: ignore[arg-type]
+    informer.relist()
+
+    def handler(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        name = lambda o: None if o is None else o["metadata"]["name"]  # noqa: E731
+        reports.append((name(old), name(new)))
+
+    informer.handler = handler
+    cached_between: list[list[str]] = []
+    informer.client = PagedApi(  # type: ignore[assignment]
+        [[pod("a", "5")], [pod("c", "6")]],
+        lambda n: cached_between.append(sorted(o["metadata"]["name"] for o in informer.items())),
+    )
+    informer.relist()
+    assert cached_between == [["a", "b"]]
+    assert reports == [("a", "a"), (None, "c"), ("b", None)]
+    assert sorted(o["metadata"]["name"] for o in informer.items()) == ["a", "c"]
 
 
 def _recorder() -> tuple[list[tuple[str | None, str | None]], Any]:

@@ -30,11 +30,11 @@ class Api:
     def __init__(self, *lists: Any) -> None:
         self.lists = list(lists)
 
-    def list(self, resource: object) -> tuple[list[dict[str, Any]], str]:
+    def list_pages(self, resource: object) -> Iterator[tuple[list[dict[str, Any]], str]]:
         answer = self.lists.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return answer, "7"
+        yield answer, "7"
 
     def watch(self, resource: object, version: str, *, timeout_seconds: int) -> Iterator[Any]:
         return iter(())
