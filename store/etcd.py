@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
-import pyetcd
 from pyetcd import etcdrpc
 from pyetcd import exceptions as etcd_exc
 from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
@@ -44,16 +43,14 @@ from store.config import EtcdSettings
 from store.core.identity import Revision
 from store.core.ops import (
     Compare,
-    CreateRevisionIs,
-    Delete,
     Get,
     KeyValue,
-    ModRevisionIs,
     Op,
     Put,
     TxnResult,
 )
 from store.errors import Compacted, PermissionDenied, TooLarge, Unavailable
+from store.etcdwire import event_key_value, key_value, prefix_end, txn_request
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -116,21 +113,6 @@ def _translated(
     except ValueError as exc:
         # The library raises ValueError("Trying to use a failed node").
         raise Unavailable(f"{what}: {exc}") from exc
-
-
-def _kv(raw: Any) -> KeyValue:
-    return KeyValue(
-        key=raw.key.decode(),
-        value=bytes(raw.value),
-        mod_revision=Revision(raw.mod_revision),
-        create_revision=Revision(raw.create_revision),
-    )
-
-
-def _prefix_end(prefix: str) -> bytes:
-    raw = bytearray(prefix.encode())
-    raw[-1] += 1
-    return bytes(raw)
 
 
 class EtcdClient:
@@ -202,7 +184,7 @@ class EtcdClient:
         """The key (or None) and the store revision it was read at."""
         request = etcdrpc.RangeRequest(key=key.encode())
         response = self._call(lambda kv: kv.Range(request, self._timeout()), key)
-        found = _kv(response.kvs[0]) if response.kvs else None
+        found = key_value(response.kvs[0]) if response.kvs else None
         return found, Revision(response.header.revision)
 
     def get_prefix(
@@ -211,12 +193,12 @@ class EtcdClient:
         """Keys under ``prefix`` in key order, from ``start`` when paging."""
         request = etcdrpc.RangeRequest(
             key=(start or prefix).encode(),
-            range_end=_prefix_end(prefix),
+            range_end=prefix_end(prefix),
             keys_only=keys_only,
             limit=limit,
         )
         response = self._call(lambda kv: kv.Range(request, self._timeout()), prefix)
-        return [_kv(kv) for kv in response.kvs], Revision(response.header.revision)
+        return [key_value(kv) for kv in response.kvs], Revision(response.header.revision)
 
     def iter_prefix(
         self, prefix: str, *, page: int = 1000, keys_only: bool = False
@@ -245,7 +227,7 @@ class EtcdClient:
 
     def count_prefix(self, prefix: str) -> int:
         request = etcdrpc.RangeRequest(
-            key=prefix.encode(), range_end=_prefix_end(prefix), count_only=True
+            key=prefix.encode(), range_end=prefix_end(prefix), count_only=True
         )
         response = self._call(lambda kv: kv.Range(request, self._timeout()), prefix)
         return int(response.count)
@@ -255,7 +237,7 @@ class EtcdClient:
     def txn(
         self, compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op] = ()
     ) -> TxnResult:
-        request = _txn_request(compares, success, failure)
+        request = txn_request(compares, success, failure)
         response = self._call(lambda kv: kv.Txn(request, self._timeout()), "txn")
         ops = success if response.succeeded else failure
         gets: list[KeyValue | None] = []
@@ -263,7 +245,7 @@ class EtcdClient:
             for op, result in zip(ops, response.responses, strict=True):
                 if type(op) is Get:
                     kvs = result.response_range.kvs
-                    gets.append(_kv(kvs[0]) if kvs else None)
+                    gets.append(key_value(kvs[0]) if kvs else None)
         return TxnResult(bool(response.succeeded), Revision(response.header.revision), tuple(gets))
 
     def put(self, key: str, value: bytes) -> Revision:
@@ -317,7 +299,7 @@ class EtcdClient:
             raise Unavailable(f"{what}: stream failed ({type(response).__name__})")
         if not response.events:
             raise Unavailable(f"{what}: a response without events")
-        return [_event_kv(event) for event in response.events]
+        return [event_key_value(event) for event in response.events]
 
     # -- leases ------------------------------------------------------------
 
@@ -352,7 +334,7 @@ class EtcdClient:
     def role_grant_prefix(self, role: str, prefix: str, *, write: bool) -> None:
         """Let ``role`` read (and, with ``write``, write) every key under ``prefix``."""
         kind = Permission.READWRITE if write else Permission.READ
-        perm = Permission(permType=kind, key=prefix.encode(), range_end=_prefix_end(prefix))
+        perm = Permission(permType=kind, key=prefix.encode(), range_end=prefix_end(prefix))
         request = etcdrpc.AuthRoleGrantPermissionRequest(name=role, perm=perm)
         _translated(
             lambda: self._client.authstub.RoleGrantPermission(request, self._timeout()),
@@ -390,63 +372,6 @@ class EtcdClient:
 
 def _reraise(exc: BaseException) -> Any:
     raise exc
-
-
-def _event_kv(event: Any) -> KeyValue:
-    key = event.key.decode()
-    if isinstance(event, pyetcd.events.DeleteEvent):
-        return KeyValue(key, b"", Revision(event.mod_revision), Revision(0))
-    return KeyValue(
-        key, bytes(event.value), Revision(event.mod_revision), Revision(event.create_revision)
-    )
-
-
-def _txn_request(compares: Sequence[Compare], success: Sequence[Op], failure: Sequence[Op]) -> Any:
-    """The request, filled in place: three times cheaper than nesting constructed
-    messages (each nested message is copied into its parent), and an allocation
-    batch carries a dozen ops or more."""
-    request = etcdrpc.TxnRequest()
-    add = request.compare.add
-    for compare in compares:
-        if type(compare) is ModRevisionIs:
-            add(key=compare.key.encode(), result=_EQUAL, target=_MOD, mod_revision=compare.revision)
-        elif type(compare) is CreateRevisionIs:
-            add(
-                key=compare.key.encode(),
-                result=_EQUAL,
-                target=_CREATE,
-                create_revision=compare.revision,
-            )
-        else:
-            raise TypeError(f"not a compare: {compare!r}")
-    _fill_ops(request.success, success)
-    _fill_ops(request.failure, failure)
-    return request
-
-
-def _fill_ops(branch: Any, ops: Sequence[Op]) -> None:
-    add = branch.add
-    for op in ops:
-        if type(op) is Put:
-            put = add().request_put
-            put.key = op.key.encode()
-            put.value = op.value
-            if op.lease:
-                put.lease = op.lease
-        elif type(op) is Delete:
-            delete = add().request_delete_range
-            delete.key = op.key.encode()
-            if op.prefix:
-                delete.range_end = _prefix_end(op.key)
-        elif type(op) is Get:
-            add().request_range.key = op.key.encode()
-        else:
-            raise TypeError(f"not an op: {op!r}")
-
-
-_EQUAL = etcdrpc.Compare.EQUAL
-_MOD = etcdrpc.Compare.MOD
-_CREATE = etcdrpc.Compare.CREATE
 
 
 def connect(settings: EtcdSettings) -> EtcdClient:

@@ -29,6 +29,7 @@ from store.core.identity import AttachmentRef
 from store.core.keys import Keys
 from store.core.records import Lease, decode_attachment, decode_lease
 from store.errors import NicpoolError
+from store.etcdwire import prefix_end
 from tests.faults.history import (
     EXPECT,
     WORKLOAD,
@@ -45,12 +46,6 @@ KEEPALIVE = [
     ("grpc.keepalive_timeout_ms", 5000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
-
-
-def _prefix_end(prefix: str) -> bytes:
-    raw = bytearray(prefix.encode())
-    raw[-1] += 1
-    return bytes(raw)
 
 
 class EtcdRecorder:
@@ -98,7 +93,7 @@ class EtcdRecorder:
     def _snapshot(self, channel: grpc.Channel) -> None:
         """What exists before the watch starts (normally nothing: a fresh prefix)."""
         prefix = self.keys.prefix
-        request = etcdrpc.RangeRequest(key=prefix.encode(), range_end=_prefix_end(prefix))
+        request = etcdrpc.RangeRequest(key=prefix.encode(), range_end=prefix_end(prefix))
         response = etcdrpc.KVStub(channel).Range(request, timeout=5)
         for kv in response.kvs:
             self._record(kv, None, deleted=False)
@@ -108,7 +103,7 @@ class EtcdRecorder:
         prefix = self.keys.prefix
         create = etcdrpc.WatchCreateRequest(
             key=prefix.encode(),
-            range_end=_prefix_end(prefix),
+            range_end=prefix_end(prefix),
             start_revision=self.revision,
             prev_kv=True,
         )
