@@ -25,7 +25,7 @@ from tests.bench.peers.floor import Floor
 from tests.bench.peers.meters import Meter
 from tests.bench.peers.profile import Recorder
 from tests.bench.peers.scale import Scale
-from tests.bench.peers.systems import HostLocal, Nicpool
+from tests.bench.peers.systems import HostLocal, Nicpool, NicpoolStore
 from tests.bench.peers.whereabouts import LEADER_ELECTION_MS, Whereabouts, whereabouts_dir
 from tests.bench.peers.workload import System, Workload
 
@@ -82,6 +82,9 @@ class Bench:
         self.kube = KubeClient(load_endpoint(str(self.plane.kubeconfig)), pool_size=64)
         settings = EtcdSettings(endpoints=(self.nicpool_etcd.endpoint,), prefix=self.prefix)
         self.etcd = EtcdClient(settings)
+        self.store = NicpoolStore(
+            self.plane.kubeconfig, self.etcd, self.nicpool_etcd.endpoint, self.prefix
+        )
         self.agent = AgentProcess(self.nicpool_etcd.endpoint, self.prefix)
         self.agent.start()
         self.stack.append(self.agent)
@@ -111,15 +114,7 @@ class Bench:
         found: dict[str, System] = {}
         if "nicpool" in wanted:
             plugin = install_plugin(self.workdir / "bin")
-            found["nicpool"] = Nicpool(
-                self.kube,
-                kubeconfig=self.plane.kubeconfig,
-                etcd=self.etcd,
-                etcd_endpoint=self.nicpool_etcd.endpoint,
-                prefix=self.prefix,
-                agent=self.agent,
-                plugin=plugin,
-            )
+            found["nicpool"] = Nicpool(self.kube, store=self.store, agent=self.agent, plugin=plugin)
         if "host-local" in wanted:
             found["host-local"] = HostLocal(self.kube, self.workdir)
         if "whereabouts" in wanted:
@@ -201,14 +196,8 @@ def scale(bench: Bench) -> list[dict[str, Any]]:
     prefix = f"/nicpool-bench-scale-{uuid.uuid4().hex[:6]}/v1/"
     settings = EtcdSettings(endpoints=(bench.nicpool_etcd.endpoint,), prefix=prefix)
     etcd = EtcdClient(settings)
-    runner = Scale(
-        bench.kube,
-        kubeconfig=plane.kubeconfig,
-        etcd=etcd,
-        etcd_endpoint=bench.nicpool_etcd.endpoint,
-        prefix=prefix,
-        progress=progress,
-    )
+    store = NicpoolStore(plane.kubeconfig, etcd, bench.nicpool_etcd.endpoint, prefix)
+    runner = Scale(bench.kube, store=store, progress=progress)
     steps: list[dict[str, Any]] = []
     try:
         runner.setup()

@@ -33,10 +33,9 @@ from typing import Any
 from ops.lab.controllers import ControllerProcess, wait_for
 from reconciler.kube.client import KubeClient
 from reconciler.kube.resources import PODS, SUBNETS
-from store.etcd import EtcdClient
 from tests.bench.peers.meters import rss_mib
 from tests.bench.peers.plugins import network
-from tests.bench.peers.systems import create_nads, networks_annotation
+from tests.bench.peers.systems import NicpoolStore, create_nads, networks_annotation
 from tests.bench.peers.workload import CREATORS, Progress, Watcher, pod_body
 
 NAMESPACE = "scale"
@@ -45,21 +44,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 class Scale:
-    def __init__(
-        self,
-        kube: KubeClient,
-        *,
-        kubeconfig: Path,
-        etcd: EtcdClient,
-        etcd_endpoint: str,
-        prefix: str,
-        progress: Progress,
-    ) -> None:
+    def __init__(self, kube: KubeClient, *, store: NicpoolStore, progress: Progress) -> None:
         self.kube = kube
-        self.kubeconfig = kubeconfig
-        self.etcd = etcd
-        self.etcd_endpoint = etcd_endpoint
-        self.prefix = prefix
+        self.store = store
         self.progress = progress
         self.pods = 0
         self.controller: ControllerProcess | None = None
@@ -89,9 +76,7 @@ class Scale:
             self.controller.stop()
 
     def _controller(self, identity: str) -> ControllerProcess:
-        return ControllerProcess(
-            self.kubeconfig, self.etcd_endpoint, self.prefix, identity=identity
-        ).start()
+        return self.store.controller(identity).start()
 
     def fill(self, leases: int) -> dict[str, Any]:
         """Create pods until ``leases`` leases exist (2 per pod), all allocated."""
@@ -136,7 +121,7 @@ class Scale:
         assert self.controller is not None and self.watcher is not None
         result: dict[str, Any] = {"leases": leases}
         result.update(self.fill(leases))
-        counted = self.etcd.count_prefix(f"{self.prefix}subnets/")
+        counted = self.store.etcd.count_prefix(f"{self.store.prefix}subnets/")
         result["etcd_keys_under_prefix_subnets"] = counted
         result.update(self.bytes_per_lease())
         result["controller_rss_mib_before_restart"] = rss_mib(self.controller.pid)
@@ -147,11 +132,11 @@ class Scale:
 
     def bytes_per_lease(self) -> dict[str, Any]:
         total = keys = 0
-        for kv in self.etcd.iter_prefix(self.prefix):
+        for kv in self.store.etcd.iter_prefix(self.store.prefix):
             total += len(kv.key.encode()) + len(kv.value)
             keys += 1
-        leases = self.etcd.count_prefix(f"{self.prefix}subnets/") and sum(
-            self.etcd.count_prefix(f"{self.prefix}subnets/scale-{p.lower()}/leases/")
+        leases = self.store.etcd.count_prefix(f"{self.store.prefix}subnets/") and sum(
+            self.store.etcd.count_prefix(f"{self.store.prefix}subnets/scale-{p.lower()}/leases/")
             for p, _ in SUBNETS_SPEC
         )
         db = self._etcd_db_bytes()
@@ -165,7 +150,9 @@ class Scale:
 
     def _etcd_db_bytes(self) -> int | None:
         try:
-            with urllib.request.urlopen(f"{self.etcd_endpoint}/metrics", timeout=5) as response:
+            with urllib.request.urlopen(
+                f"{self.store.etcd_endpoint}/metrics", timeout=5
+            ) as response:
                 text = response.read().decode()
         except OSError:
             return None
@@ -175,9 +162,7 @@ class Scale:
     def restart(self, leases: int) -> dict[str, Any]:
         assert self.controller is not None and self.watcher is not None
         self.controller.stop()
-        fresh = ControllerProcess(
-            self.kubeconfig, self.etcd_endpoint, self.prefix, identity=f"scale-{leases}"
-        )
+        fresh = self.store.controller(f"scale-{leases}")
         start = time.monotonic()
         fresh.start()
         self.controller = fresh
@@ -203,8 +188,11 @@ class Scale:
 
     def nicpoolctl(self, command: list[str]) -> dict[str, Any]:
         argv = [str(Path(sys.executable).parent / "nicpoolctl"), *command]
-        argv += [f"--etcd-endpoints={self.etcd_endpoint}", f"--etcd-prefix={self.prefix}"]
-        argv += [f"--kubeconfig={self.kubeconfig}"]
+        argv += [
+            f"--etcd-endpoints={self.store.etcd_endpoint}",
+            f"--etcd-prefix={self.store.prefix}",
+        ]
+        argv += [f"--kubeconfig={self.store.kubeconfig}"]
         started = time.monotonic()
         try:
             done = subprocess.run(argv, capture_output=True, cwd=REPO, timeout=900, check=False)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ops.lab.cni import REFERENCE_PLUGINS, AgentProcess
@@ -50,34 +51,38 @@ def create_nads(kube: KubeClient, namespace: str, configs: list[bytes]) -> None:
         kube.create(NADS, namespace, body)
 
 
+@dataclass(frozen=True)
+class NicpoolStore:
+    """nicpool's side of a bench run: its own etcd (endpoint and a client), the key
+    prefix and the apiserver's kubeconfig; every nicpool process starts from it."""
+
+    kubeconfig: Path
+    etcd: EtcdClient
+    etcd_endpoint: str
+    prefix: str
+
+    def controller(self, identity: str) -> ControllerProcess:
+        """A controller process on this store (not started)."""
+        return ControllerProcess(
+            self.kubeconfig, self.etcd_endpoint, self.prefix, identity=identity
+        )
+
+
 class Nicpool:
     name = "nicpool"
 
     def __init__(
-        self,
-        kube: KubeClient,
-        *,
-        kubeconfig: Path,
-        etcd: EtcdClient,
-        etcd_endpoint: str,
-        prefix: str,
-        agent: AgentProcess,
-        plugin: Path,
+        self, kube: KubeClient, *, store: NicpoolStore, agent: AgentProcess, plugin: Path
     ) -> None:
         self.kube = kube
-        self.kubeconfig = kubeconfig
-        self.etcd = etcd
-        self.etcd_endpoint = etcd_endpoint
-        self.prefix = prefix
+        self.store = store
         self.agent = agent
         self.plugin = plugin
         self.controller: ControllerProcess | None = None
         self.subnets: list[str] = []
 
     def start(self) -> None:
-        self.controller = ControllerProcess(
-            self.kubeconfig, self.etcd_endpoint, self.prefix, identity="bench-peers"
-        )
+        self.controller = self.store.controller("bench-peers")
         self.controller.start()
         self.controller.wait_leader()
 
@@ -115,7 +120,8 @@ class Nicpool:
     def leases(self) -> int:
         """Leases left in the current workload's subnets."""
         return sum(
-            self.etcd.count_prefix(f"{self.prefix}subnets/{s}/leases/") for s in self.subnets
+            self.store.etcd.count_prefix(f"{self.store.prefix}subnets/{s}/leases/")
+            for s in self.subnets
         )
 
     def settle(self, timeout: float = 300.0) -> float:
@@ -123,7 +129,7 @@ class Nicpool:
         return self._wait(lambda: self.leases() == 0, timeout)
 
     def _has(self, key: str) -> bool:
-        return self.etcd.count_prefix(f"{self.prefix}{key}") > 0
+        return self.store.etcd.count_prefix(f"{self.store.prefix}{key}") > 0
 
     @staticmethod
     def _wait(probe: Callable[[], bool], timeout: float) -> float:
