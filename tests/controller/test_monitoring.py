@@ -1,11 +1,8 @@
 """ops/monitoring against the real tools: promtool, and a real Prometheus scraping
 real nicpool-controller replicas and a real nicpool-agent.
 
-The static half runs promtool (check rules, test rules, check config) and
-checks the files' shape: every alert has a severity, summary, description and
-runbook; every metric of the contract is on the dashboard.
-
-The live half (module fixture :func:`scene`) starts two controller replicas
+(The static checks, promtool and the files' shape, are in
+``test_monitoring_files``.) The module fixture :func:`scene` starts two controller replicas
 and an agent on one etcd prefix against the test kube-apiserver, a Prometheus
 scraping them every second with ``alerts.yaml`` loaded, and then makes things
 happen that an operator would see: two Subnets (one dual-stack /24 + /120,
@@ -27,10 +24,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import re
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from ops.lab.cluster import Cluster
 from ops.lab.cni import AgentProcess
@@ -53,7 +46,6 @@ from tests.support.components import missing
 from tests.support.prometheus import (
     CONTRACT,
     MONITORING,
-    REPO,
     Expression,
     PrometheusServer,
     ScrapeJob,
@@ -67,9 +59,7 @@ from tests.support.prometheus import (
     load_rules,
     metric_names,
     prometheus_binary,
-    promtool_binary,
     rule_expressions,
-    run_promtool,
     variable_queries,
 )
 
@@ -105,94 +95,6 @@ POSITIVE = {
     "alert: NicpoolAllocationErrors": "refused pods",
 }
 """Data that must be above zero here: what an operator must see move, not a flat 0."""
-
-
-# -- static checks: promtool and the files' shape -----------------------------
-
-
-@pytest.fixture(scope="module")
-def promtool() -> Path:
-    binary = promtool_binary()
-    if binary is None:
-        missing("promtool", "install the Debian prometheus package (make deps)")
-        raise AssertionError("unreachable")
-    return binary
-
-
-def test_promtool_accepts_every_rule(promtool: Path) -> None:
-    done = run_promtool("check", "rules", "alerts.yaml")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"SUCCESS: {len(ALERTS)} rules found" in done.stdout
-
-
-def test_promtool_unit_tests_fire_each_alert_and_keep_healthy_pools_quiet(
-    promtool: Path,
-) -> None:
-    done = run_promtool("test", "rules", "alerts_test.yaml")
-    assert done.returncode == 0, done.stdout + done.stderr
-    cases = [
-        case
-        for test in yaml.safe_load((MONITORING / "alerts_test.yaml").read_text())["tests"]
-        for case in test.get("alert_rule_test", [])
-    ]
-    for alert in ALERTS:
-        name = alert["alert"]
-        mine = [case for case in cases if case["alertname"] == name]
-        assert any(case.get("exp_alerts") for case in mine), f"{name}: no test makes it fire"
-        assert any(not case.get("exp_alerts") for case in mine), f"{name}: no quiet case"
-
-
-def test_example_scrape_config_is_valid(promtool: Path) -> None:
-    done = run_promtool("check", "config", "prometheus.yml")
-    assert done.returncode == 0, done.stdout + done.stderr
-    config = yaml.safe_load((MONITORING / "prometheus.yml").read_text())
-    jobs = {job["job_name"] for job in config["scrape_configs"]}
-    assert jobs == {"nicpool-controller", "nicpool-agent"}
-
-
-def test_every_alert_tells_the_operator_what_and_what_next() -> None:
-    runbook = (MONITORING / "README.md").read_text()
-    for alert in ALERTS:
-        name = alert["alert"]
-        assert alert["labels"]["severity"] in {"warning", "critical"}, name
-        assert {"summary", "description", "runbook"} <= set(alert["annotations"]), name
-        assert f"README.md#{name.lower()}" in alert["annotations"]["runbook"], name
-        assert re.search(rf"^### {name}$", runbook, re.MULTILINE), f"{name}: no runbook section"
-
-
-def test_runbooks_name_only_real_nicpoolctl_commands_and_flags() -> None:
-    texts = [(MONITORING / "README.md").read_text()]
-    texts += [str(alert["annotations"]) for alert in ALERTS]
-    mentions = set(re.findall(r"nicpoolctl ([a-z]+)((?: --[a-z-]+)*)", "\n".join(texts)))
-    assert mentions, "the runbooks name no nicpoolctl command"
-    for command, flags in mentions:
-        done = subprocess.run(
-            [sys.executable, "-m", "reconciler.ctl.main", command, "--help"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, f"nicpoolctl {command}: {done.stderr}"
-        for flag in flags.split():
-            assert flag in done.stdout, f"nicpoolctl {command} has no {flag}"
-
-
-def test_dashboard_shows_every_metric_of_the_contract_through_variables() -> None:
-    assert DASHBOARD["schemaVersion"] >= 36
-    variables = {var["name"]: var for var in DASHBOARD["templating"]["list"]}
-    assert variables["datasource"]["type"] == "datasource"
-    assert variables["datasource"]["query"] == "prometheus"
-    assert [q.label for q in variable_queries(DASHBOARD)] == ["subnet"]
-    used = set()
-    for expression in dashboard_expressions(DASHBOARD):
-        used |= {family_of(name, CONTRACT) for name in metric_names(expression.promql)}
-    assert used - {None, "up"} == CONTRACT
-    ids = [panel["id"] for panel in DASHBOARD["panels"]]
-    assert len(ids) == len(set(ids)), "panel ids must be unique"
-    for panel in DASHBOARD["panels"]:
-        if panel["type"] != "row":
-            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
 
 
 # -- the live scene -------------------------------------------------------------
