@@ -44,18 +44,24 @@ def network(control_plane: ControlPlane, kube_namespace: str) -> Iterator[tuple[
     cluster.delete_cluster_object("subnets", f"{ns}-net")
 
 
+def raise_for_pods_named(monkeypatch: pytest.MonkeyPatch, word: str, error: BaseException) -> None:
+    """A worker processing a pod whose name holds ``word`` raises ``error``."""
+    real = workers.process
+
+    def failing(rt: Any, key: Any, on_fenced_out: Any) -> None:
+        if word in key[1]:
+            raise error
+        real(rt, key, on_fenced_out)
+
+    monkeypatch.setattr(workers, "process", failing)
+
+
 def test_workers_survive_any_exception_and_keep_allocating(
     control_plane: ControlPlane, network: tuple[Cluster, str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cluster, ns, provider = network
-    real = workers.process
-
-    def buggy(rt: Any, key: Any, on_fenced_out: Any) -> None:
-        if "boom" in key[1]:
-            raise OverflowError("a bug escaping the workflow (as 2.0**1024 once did)")
-        real(rt, key, on_fenced_out)
-
-    monkeypatch.setattr(workers, "process", buggy)
+    bug = OverflowError("a bug escaping the workflow (as 2.0**1024 once did)")
+    raise_for_pods_named(monkeypatch, "boom", bug)
     handle = start_controller(control_plane, workers=2)
     try:
         for n in range(6):  # three times as many bugs as workers
@@ -76,14 +82,7 @@ def test_readyz_reports_a_worker_thread_that_died(
     so the kubelet takes the replica out of rotation instead of leaving it
     green with fewer workers, or none."""
     cluster, ns, provider = network
-    real = workers.process
-
-    def ended(rt: Any, key: Any, on_fenced_out: Any) -> None:
-        if "ends" in key[1]:
-            raise SystemExit("something no loop catches")
-        real(rt, key, on_fenced_out)
-
-    monkeypatch.setattr(workers, "process", ended)
+    raise_for_pods_named(monkeypatch, "ends", SystemExit("something no loop catches"))
     handle = start_controller(control_plane, workers=2)
     try:
         assert handle.controller.readiness() == (True, "ok")
