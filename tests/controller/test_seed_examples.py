@@ -54,8 +54,11 @@ def cluster(plane: ControlPlane, controller: ControllerProcess) -> Iterator[Clus
         lambda: not kube.custom.list_cluster_custom_object("kubeovn.io", "v1", "ips")["items"],
         60,
     )
+    # The next test applies the same Subnet names: an apply that lands while the old
+    # object still waits for its finalizer updates the dying object, which then goes.
     for subnet in kube.custom.list_cluster_custom_object("kubeovn.io", "v1", "subnets")["items"]:
         kube.delete_cluster_object("subnets", subnet["metadata"]["name"])
+        kube.gone("subnets", subnet["metadata"]["name"])
 
 
 def apply(plane: ControlPlane, *numbers: str) -> None:
