@@ -75,6 +75,8 @@ class Controller:
         self.wake = threading.Event()
         """Set when the leader's loop must look up at once (lease lost, shutdown)."""
         self.ready_to_allocate = threading.Event()
+        self.took_over = threading.Event()
+        """Set once a new leader has queued its revisit of every pod (cleared on step-down)."""
         queue: WorkQueue[Key] = WorkQueue()
         self.rt = Runtime(
             settings=settings,
@@ -255,6 +257,7 @@ class Controller:
         self.rt.queue.clear()
         self.rt.stuck.clear()  # the next leader looks again (and reports again)
         self.ready_to_allocate.clear()
+        self.took_over.clear()
         # A deposed replica must not keep exporting pool numbers it no longer
         # refreshes (the leader's are the truth; stale ones would be summed).
         metrics.SUBNET_ADDRESSES.clear()
@@ -319,6 +322,7 @@ class Controller:
         for node in rt.informer(NODES).items():
             if not node_readiness(node).ready:
                 rt.queue.add(("node", str(meta(node).get("name"))))
+        self.took_over.set()
         self.gc.reset()
         next_gc = time.monotonic() + rt.settings.gc_interval
         while not self.stop.is_set() and rt.leading:

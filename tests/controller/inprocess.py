@@ -25,7 +25,7 @@ from reconciler.kube.client import JSON, KubeClient
 from reconciler.kube.config import load_endpoint
 from reconciler.kube.errors import KubeUnavailable
 from reconciler.kube.informer import object_key
-from reconciler.kube.resources import PODS, Resource
+from reconciler.kube.resources import IPS, PODS, Resource
 from reconciler.runtime import Settings
 from store.config import EtcdSettings
 from store.etcd import EtcdClient, connect
@@ -150,6 +150,22 @@ class InProcessController:
     def wait_index_loaded(self) -> None:
         wait_for("the attachment index to load", lambda: self.rt.index.loaded, 60)
 
+    def wait_settled(self) -> None:
+        """The takeover is over: every pod revisited, IP objects listed, nothing queued
+        or running. A pod created after this is visited for its own events only."""
+        queue = self.rt.queue
+
+        def settled() -> bool:
+            return (
+                self.controller.took_over.is_set()
+                and self.rt.informer(IPS).synced.is_set()
+                and queue.depth() == 0
+                and queue.urgent() == 0
+                and self.controller.ready()
+            )
+
+        wait_for("the takeover to settle", settled, 60)
+
     def stop(self) -> None:
         self.controller.shutdown()
         if self.runner is not None:
@@ -184,7 +200,9 @@ def start_controller(
     kube = kube or UnreliableKube(load_endpoint(str(plane.kubeconfig)))
     etcd = connect(EtcdSettings(endpoints=(plane.etcd.endpoint,)))
     prefix = prefix or f"/nicpool-inproc-{uuid.uuid4().hex[:8]}/v1/"
-    options: dict[str, Any] = {"workers": 4, "election_ttl": 3, **settings}
+    # The default election TTL (10 s): a loaded machine does not starve its
+    # keep-alives, and a stopped controller resigns, so no successor waits for it.
+    options: dict[str, Any] = {"workers": 4, **settings}
     identity = f"inproc-{uuid.uuid4().hex[:6]}"
     controller = Controller(
         kube=kube, etcd=etcd, prefix=prefix, settings=Settings(identity=identity, **options)

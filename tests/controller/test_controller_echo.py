@@ -34,7 +34,7 @@ def test_a_pod_is_visited_once_for_its_allocation(
 
     monkeypatch.setitem(workers.SYNCS, "pod", counting)
     for cluster, provider, handle in network_and_controller(control_plane, ns, "10.96.0.0/24"):
-        handle.wait_index_loaded()  # the takeover's own visits are over
+        handle.wait_settled()  # the takeover's own visits are over
         cluster.create_pod(ns, "once", {NETWORKS: f"{ns}/net"})
         cluster.allocated(ns, "once", provider)
         # Watch events arrive in order: once this later pod is done, the first

@@ -70,7 +70,8 @@ def test_a_finished_pod_gives_its_address_to_the_next_pod(
     cluster.set_pod_phase(ns, "p1", phase, reason)
 
     assert address(cluster, ns, "waiting", provider) == held["p1"]
-    assert cluster.ip_object(f"p1.{ns}.{provider}") is None
+    # The release wakes the waiting pod first, then deletes p1's IP object.
+    wait_for("p1's IP object gone", lambda: cluster.ip_object(f"p1.{ns}.{provider}") is None)
     ref = AttachmentRef(PodRef(ns, "p1"), Provider(provider))
     assert controller.rt.ipam.get(ref) is None
 
@@ -85,10 +86,9 @@ def test_a_pod_finished_before_the_controller_saw_it_is_never_allocated(
     try:
         cluster.create_pod(ns, "alive", {NETWORKS: f"{ns}/net"})
         address(cluster, ns, "alive", provider)  # the controller did its work meanwhile
-        running.wait_index_loaded()
-        # Nothing queued or running (other tests' refused pods may wait in the backoff heap).
-        queue = running.rt.queue
-        wait_for("the workers to be idle", lambda: queue.depth() == 0 and queue.urgent() == 0)
+        # Every pod revisited and nothing queued or running (other tests' refused
+        # pods may wait in the backoff heap): "done" had every chance.
+        running.wait_settled()
         assert f"{provider}.kubernetes.io/allocated" not in cluster.annotations(ns, "done")
         assert running.rt.ipam.get(AttachmentRef(PodRef(ns, "done"), Provider(provider))) is None
     finally:

@@ -73,7 +73,7 @@ def test_workers_survive_any_exception_and_keep_allocating(
             cluster.create_pod(ns, f"boom-{n}", {NETWORKS: f"{ns}/net"})
         cluster.create_pod(ns, "after", {NETWORKS: f"{ns}/net"})
         cluster.allocated(ns, "after", provider)
-        assert handle.controller.ready(), handle.controller.problems()
+        handle.wait_settled()  # ready: no worker died
     finally:
         handle.stop()
 
@@ -87,14 +87,19 @@ def test_readyz_reports_a_worker_thread_that_died(
     so the kubelet takes the replica out of rotation instead of leaving it
     green with fewer workers, or none."""
     cluster, ns, provider = network
-    # Once: the new leader's takeover visits every pod again, and a second visit
-    # of the same pod would end the other worker too.
+    # Once: a later visit of the same pod (a takeover revisits every pod, a
+    # relist may) would end the other worker too.
     raise_for_pods_named(monkeypatch, "ends", SystemExit("something no loop catches"), once=True)
     handle = start_controller(control_plane, workers=2)
     try:
+        handle.wait_settled()
         assert handle.controller.readiness() == (True, "ok")
         cluster.create_pod(ns, "ends-1", {NETWORKS: f"{ns}/net"})
-        wait_for("readiness to turn false", lambda: not handle.controller.ready(), 60)
+        wait_for(
+            "a dead worker reported",
+            lambda: any(p.startswith("thread") for p in handle.controller.problems()),
+            60,
+        )
         ready, why = handle.controller.readiness()
         assert not ready
         assert re.search(r"^thread \S+ died$", why, re.M), why
@@ -110,10 +115,14 @@ def test_readyz_turns_false_while_an_informer_is_stuck(
     cluster, ns, provider = network
     handle = start_controller(control_plane, watch_timeout=2)
     try:
-        assert handle.controller.ready(), handle.controller.problems()
+        handle.wait_settled()  # ready: every informer synced and heard from
         handle.kube.hold_pod_watch()  # the next pod watch hangs, as a black hole would
-        wait_for("readiness to turn false", lambda: not handle.controller.ready(), 60)
-        assert any("pods" in p for p in handle.controller.problems())
+        wait_for(
+            "the pod informer reported stuck",
+            lambda: any("informer pods " in p for p in handle.controller.problems()),
+            60,
+        )
+        assert not handle.controller.ready()
         handle.kube.release_pod_watch()
         wait_for("readiness to come back", handle.controller.ready, 60)
         cluster.create_pod(ns, "still-served", {NETWORKS: f"{ns}/net"})
@@ -192,7 +201,8 @@ def test_a_temporary_etcd_error_at_takeover_is_retried_and_the_leader_stays(
         said = [r.getMessage() for r in caplog.records]
         assert sum("load the attachment index failed" in m for m in said) == 3, said
         assert not [m for m in said if "stepping down" in m]  # retried within the term
-        assert handle.rt.leading and handle.controller.ready(), handle.controller.problems()
+        handle.wait_settled()  # ready
+        assert handle.rt.leading
         cluster.create_pod(ns, "after-retries", {NETWORKS: f"{ns}/net"})
         cluster.allocated(ns, "after-retries", provider)
     finally:
