@@ -103,14 +103,18 @@ def test_malformed_requests_get_400_with_the_reason(
     assert post(agent.socket, "/api/v1/add", ADD)[0] == 200
 
 
-def test_add_waits_for_a_lease_written_meanwhile(agent: AgentProcess, leases: Leases) -> None:
+def test_add_waits_for_a_lease_written_meanwhile(
+    etcd_server: EtcdServer, etcd_prefix: str, leases: Leases
+) -> None:
     leases.seed_subnet()
-    written = threading.Timer(0.5, lambda: leases.allocate("samplepod", "macvlan.default"))
-    written.start()
-    try:
-        status, reply = post(agent.socket, "/api/v1/add", ADD)
-    finally:
-        written.join()
+    # A wait far longer than the write's delay: a slow etcd fsync must not end it.
+    with AgentProcess(etcd_server.endpoint, etcd_prefix, lease_wait=30.0) as agent:
+        written = threading.Timer(1.0, lambda: leases.allocate("samplepod", "macvlan.default"))
+        written.start()
+        try:
+            status, reply = post(agent.socket, "/api/v1/add", ADD)
+        finally:
+            written.join()
     assert status == 200, reply
     assert reply["ips"][0]["cidr"] == "172.17.0.0/16"
     assert reply["nicname"] == "net1"

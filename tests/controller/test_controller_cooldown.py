@@ -56,7 +56,7 @@ def test_a_pod_waiting_for_a_freed_address_gets_it_once_it_has_cooled(
 ) -> None:
     ns = kube_namespace
     provider = small_subnet(cluster, ns)
-    running = controller(control_plane, cooldown=3.0)
+    running = controller(control_plane, cooldown=15.0)  # outlasts a slow delete and create
     try:
         held = fill(cluster, ns, provider)
         cluster.delete_pod(ns, "p2")

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from ops.lab.cluster import Cluster
-from ops.lab.controllers import ControllerProcess
+from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.kube import ControlPlane
 from tests.controller.conftest import leading_controller
 
@@ -70,8 +70,9 @@ def test_each_nic_of_a_nad_attached_twice_takes_its_per_interface_address_and_ma
     # The inputs are left as the user wrote them; nothing is written under the NAD alone.
     assert got[f"red.{ns}.kubernetes.io/mac_address.m1"] == "0A:00:00:00:00:31"
     assert key(provider, "ip_address") not in got
-    ip_object = cluster.ip_object(f"twice.{ns}.{provider}.m1")
-    assert ip_object is not None and ip_object["spec"]["ipAddress"] == "10.97.0.31"
+    # Written after the annotations (and after the IP objects' list on a new leader).
+    ip_object = wait_for("m1's IP object", lambda: cluster.ip_object(f"twice.{ns}.{provider}.m1"))
+    assert ip_object["spec"]["ipAddress"] == "10.97.0.31"
 
 
 def test_the_per_interface_form_wins_and_the_older_form_is_still_read(

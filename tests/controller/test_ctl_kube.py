@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from ops.lab.cluster import Cluster
-from ops.lab.controllers import ControllerProcess
+from ops.lab.controllers import ControllerProcess, wait_for
 from ops.lab.examples import seed_nad_config
 from ops.lab.kube import ControlPlane
 from store.core.identity import AttachmentRef, PodRef, Provider
@@ -319,6 +319,9 @@ def test_rebuild_after_etcd_loss_restores_what_the_controller_allocated(
             if name != "fixed":
                 setup.pod(name)
             setup.cluster.allocated(setup.ns, name, setup.provider)
+        for name in ("fixed", "dyn-0", "dyn-1"):  # written after the annotations
+            ip_object = f"{name}.{setup.ns}.{setup.provider}"
+            wait_for(f"{ip_object} written", lambda n=ip_object: setup.cluster.ip_object(n))
     finally:
         controller.stop()
     before = _leases(ctl)

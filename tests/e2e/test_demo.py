@@ -66,6 +66,7 @@ class Demo:
     args: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     popen: subprocess.Popen[str] | None = None
+    reader: threading.Thread | None = None
 
     def start(self) -> Demo:
         argv = [sys.executable, "-m", "ops.demo", *self.args]
@@ -77,7 +78,8 @@ class Demo:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._collect, daemon=True).start()
+        self.reader = threading.Thread(target=self._collect, daemon=True)
+        self.reader.start()
         return self
 
     def _collect(self) -> None:
@@ -97,6 +99,10 @@ class Demo:
                 return found
             assert self.popen is not None
             if self.popen.poll() is not None:
+                self._drain()
+                found = next((line for line in self.lines if needle in line), None)
+                if found is not None:
+                    return found
                 break
             time.sleep(0.1)
         raise AssertionError(f"demo never printed {needle!r}:\n{self.output}")
@@ -104,8 +110,13 @@ class Demo:
     def wait(self, timeout: float = 300) -> int:
         assert self.popen is not None
         code = self.popen.wait(timeout)
-        time.sleep(0.2)  # let the reader thread take the last lines
+        self._drain()
         return code
+
+    def _drain(self) -> None:
+        """The demo has exited: the reader ends at EOF, with its last lines taken."""
+        assert self.reader is not None
+        self.reader.join(30)
 
     def stop(self) -> None:
         """SIGTERM (the demo cleans up), SIGKILL only if that hangs."""

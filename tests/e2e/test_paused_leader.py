@@ -33,7 +33,7 @@ def pair(control_plane: ControlPlane) -> Iterator[list[ControllerProcess]]:
             control_plane.etcd.endpoint,
             prefix,
             identity=f"p{n}",
-            extra_args=["--election-ttl=2"],
+            extra_args=["--election-ttl=5"],  # a loaded machine never starves it
         ).start()
         for n in range(2)
     ]

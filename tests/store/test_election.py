@@ -57,12 +57,12 @@ def test_nobody_leads_an_empty_election(client: EtcdClient, etcd_prefix: str) ->
 def test_second_candidate_waits_while_the_first_leads(
     client: EtcdClient, etcd_prefix: str, elections: list[Election]
 ) -> None:
-    first = candidate(elections, client, etcd_prefix, "host-a/1", ttl=3)
-    second = candidate(elections, client, etcd_prefix, "host-b/2", ttl=3)
+    first = candidate(elections, client, etcd_prefix, "host-a/1", ttl=5)
+    second = candidate(elections, client, etcd_prefix, "host-b/2", ttl=5)
     fence = first.campaign(timeout=10)
     # Longer than the TTL: the first keeps its lease alive, so the second never leads.
     with pytest.raises(TimeoutError):
-        second.campaign(timeout=5)
+        second.campaign(timeout=7)
     assert first.is_leader()
     assert first.fence == fence
     assert not second.is_leader()
