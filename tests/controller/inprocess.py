@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
+from reconciler import workers
 from reconciler.controller import Controller
 from reconciler.kube.client import JSON, KubeClient
 from reconciler.kube.config import load_endpoint
 from reconciler.kube.errors import KubeUnavailable
 from reconciler.kube.informer import object_key
 from reconciler.kube.resources import IPS, PODS, Resource
-from reconciler.runtime import Settings
+from reconciler.runtime import Runtime, Settings
 from store.config import EtcdSettings
 from store.etcd import EtcdClient, connect
 
@@ -150,17 +153,23 @@ class InProcessController:
     def wait_index_loaded(self) -> None:
         wait_for("the attachment index to load", lambda: self.rt.index.loaded, 60)
 
+    def idle(self) -> bool:
+        """Nothing queued or running (refused keys may wait in the backoff heap)."""
+        queue = self.controller.rt.queue
+        return queue.depth() == 0 and queue.urgent() == 0
+
+    def wait_idle(self) -> None:
+        wait_for("the workers to be idle", self.idle, 60)
+
     def wait_settled(self) -> None:
         """The takeover is over: every pod revisited, IP objects listed, nothing queued
         or running. A pod created after this is visited for its own events only."""
-        queue = self.rt.queue
 
         def settled() -> bool:
             return (
                 self.controller.took_over.is_set()
                 and self.rt.informer(IPS).synced.is_set()
-                and queue.depth() == 0
-                and queue.urgent() == 0
+                and self.idle()
                 and self.controller.ready()
             )
 
@@ -171,6 +180,19 @@ class InProcessController:
         if self.runner is not None:
             self.runner.join(30)
         self.etcd.close()
+
+
+def watch_syncs(
+    monkeypatch: pytest.MonkeyPatch, kind: str, seen: Callable[[Runtime, str], object]
+) -> None:
+    """``seen(rt, name)`` runs before every sync of a ``kind`` key; the real sync after."""
+    real = workers.SYNCS[kind]
+
+    def watched(rt: Runtime, name: str) -> bool:
+        seen(rt, name)
+        return real(rt, name)
+
+    monkeypatch.setitem(workers.SYNCS, kind, watched)
 
 
 def network_and_controller(

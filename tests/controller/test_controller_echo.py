@@ -4,17 +4,20 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
 
 import pytest
 
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
-from reconciler import workers
 from reconciler.kube.config import load_endpoint
 from reconciler.kube.resources import IPS
-from tests.controller.inprocess import UnreliableKube, network_and_controller, start_controller
+from tests.controller.inprocess import (
+    UnreliableKube,
+    network_and_controller,
+    start_controller,
+    watch_syncs,
+)
 
 pytestmark = pytest.mark.controller
 
@@ -26,13 +29,7 @@ def test_a_pod_is_visited_once_for_its_allocation(
 ) -> None:
     ns = kube_namespace
     visits: Counter[str] = Counter()
-    real = workers.SYNCS["pod"]
-
-    def counting(rt: Any, key: str) -> bool:
-        visits[key] += 1
-        return real(rt, key)
-
-    monkeypatch.setitem(workers.SYNCS, "pod", counting)
+    watch_syncs(monkeypatch, "pod", lambda _rt, key: visits.update([key]))
     for cluster, provider, handle in network_and_controller(control_plane, ns, "10.96.0.0/24"):
         handle.wait_settled()  # the takeover's own visits are over
         cluster.create_pod(ns, "once", {NETWORKS: f"{ns}/net"})

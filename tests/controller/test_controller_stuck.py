@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -21,11 +20,11 @@ from prometheus_client import REGISTRY
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
-from reconciler import workers
 from reconciler.kube.resources import PODS
 from reconciler.objects import is_deleting
+from reconciler.runtime import Runtime
 from store.core.identity import AttachmentRef, PodRef, Provider
-from tests.controller.inprocess import InProcessController, start_controller
+from tests.controller.inprocess import InProcessController, start_controller, watch_syncs
 
 pytestmark = pytest.mark.controller
 
@@ -137,23 +136,20 @@ def test_a_pod_on_a_ready_node_is_not_stuck_until_the_node_turns_not_ready(
     """Also shows the Node watch at work: the node's change alone makes the pod stuck."""
     cluster, ns, provider = world
     node_visits: list[bool] = []  # whether "web" was deleting at each visit of its node
-    real = workers.SYNCS["node"]
 
-    def counting(rt: Any, name: str) -> bool:
+    def seen(rt: Runtime, name: str) -> None:
         if name == f"{ns}-node":
             node_visits.append(is_deleting(rt.informer(PODS).get(f"{ns}/web") or {}))
-        return real(rt, name)
 
-    monkeypatch.setitem(workers.SYNCS, "node", counting)
+    watch_syncs(monkeypatch, "node", seen)
     controller = running(control_plane, release=True)
     try:
         bound_pod(cluster, ns, "web", provider)
         cluster.delete_pod(ns, "web", wait=False, grace=1)
-        queue = controller.rt.queue
         # A deleting pod sends its node to the stuck check. That check over (the node
         # Ready), had it judged the pod stuck, the lease and the event would say so.
         wait_for("the node checked with web deleting", lambda: any(node_visits))
-        wait_for("the workers to be idle", lambda: queue.depth() == 0 and queue.urgent() == 0)
+        controller.wait_idle()
         assert lease(controller, ns, "web", provider) is not None
         assert REASON not in {event.reason for event in cluster.events(ns, "web")}
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from ops.lab.cluster import Cluster
 from ops.lab.controllers import wait_for
 from ops.lab.kube import ControlPlane
-from reconciler import workers
 from reconciler.kube.config import load_endpoint
 from reconciler.kube.resources import PODS
-from tests.controller.inprocess import UnreliableKube, start_controller
+from tests.controller.inprocess import UnreliableKube, start_controller, watch_syncs
 
 pytestmark = pytest.mark.controller
 
@@ -33,13 +31,7 @@ NETWORKS = "k8s.v1.cni.cncf.io/networks"
 def visits(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Pod syncs by ``ns/name``."""
     counted: Counter[str] = Counter()
-    real = workers.SYNCS["pod"]
-
-    def counting(rt: Any, key: str) -> bool:
-        counted[key] += 1
-        return real(rt, key)
-
-    monkeypatch.setitem(workers.SYNCS, "pod", counting)
+    watch_syncs(monkeypatch, "pod", lambda _rt, key: counted.update([key]))
     return counted
 
 
@@ -76,9 +68,9 @@ def test_a_new_leader_allocates_a_new_pod_before_the_pod_list_is_complete(
     try:
         cluster.allocated(ns, "a-new", provider)
         kube.release_lists_after(PODS, f"{ns}/a-new")  # b-old's page comes while leading
-        pods, queue = handle.rt.informer(PODS), handle.rt.queue
+        pods = handle.rt.informer(PODS)
         wait_for("b-old listed", lambda: pods.get(f"{ns}/b-old"))
-        wait_for("nothing queued or running", lambda: queue.depth() == 0 and not queue.urgent())
+        handle.wait_idle()
         assert not pods.synced.is_set()
         assert not handle.rt.index.loaded  # read once the pod list is in
         assert visits[f"{ns}/b-old"] == 0
