@@ -24,6 +24,8 @@ from store.leases import UNFENCED, AllocationRequest, Result
 from store.subnets import Subnets
 
 PROVIDER = Provider("net1.default")
+NET1 = SubnetName("net1")
+"""The subnet :func:`register` and :func:`request` default to."""
 NAMESPACE = "default"
 
 

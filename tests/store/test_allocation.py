@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import pytest
 
-from store.core.identity import SubnetName
 from store.core.keys import Keys
 from store.core.usage import FamilyUsage
 from store.errors import (
@@ -23,6 +22,7 @@ from store.errors import (
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from tests.store.helpers import (
+    NET1,
     attachment,
     bitmap_addresses,
     chunk_keys,
@@ -36,8 +36,6 @@ from tests.store.helpers import (
 )
 
 pytestmark = pytest.mark.store
-
-NET1 = SubnetName("net1")
 
 
 def test_never_used_addresses_come_lowest_first_and_freed_ones_last(

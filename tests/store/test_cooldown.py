@@ -14,17 +14,16 @@ from collections.abc import Sequence
 import pytest
 
 from store.config import EtcdSettings
-from store.core.identity import Revision, SubnetName
+from store.core.identity import Revision
 from store.core.keys import Keys
 from store.core.ops import Compare, Op, TxnResult
 from store.errors import SubnetCoolingDown, SubnetExhausted
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from store.subnets import Subnets
-from tests.store.helpers import attachment, ips, ref, register, request
+from tests.store.helpers import NET1, attachment, ips, ref, register, request
 
 pytestmark = pytest.mark.store
-NET1 = SubnetName("net1")
 
 
 class Clock:

@@ -31,6 +31,7 @@ from store.errors import FencedOut, SubnetExhausted, Unavailable
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Fence, Fencing, Ipam, Result
 from tests.store.helpers import (
+    NET1,
     attachment,
     attachment_addresses,
     bitmap_addresses,
@@ -42,8 +43,6 @@ from tests.store.helpers import (
 )
 
 pytestmark = pytest.mark.store
-
-SUBNET = SubnetName("net1")
 
 
 class Gate:
@@ -133,7 +132,7 @@ class Held:
         return [self.a.result(60)] + [f.result(60) for f in self.later]
 
 
-def queued(ipam: Ipam, count: int, subnet: SubnetName = SUBNET) -> None:
+def queued(ipam: Ipam, count: int, subnet: SubnetName = NET1) -> None:
     """Wait until ``count`` requests wait behind the commit in flight."""
     state = ipam.state(subnet)
     wait_for(f"{count} requests queued", lambda: len(state.pending) == count, timeout=30)
@@ -150,7 +149,7 @@ def consistent(client: EtcdClient, prefix: str, spec: Any, told: Sequence[str]) 
     stored = attachment_addresses(client, prefix)
     assert len(stored) == len(set(stored)), stored  # no address held twice
     assert sorted(stored) == sorted(told)
-    assert lease_addresses(client, prefix, SUBNET) == set(stored)
+    assert lease_addresses(client, prefix, NET1) == set(stored)
     assert bitmap_addresses(client, prefix, spec) == set(stored)
 
 

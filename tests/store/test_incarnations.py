@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pytest
 
-from store.core.identity import SubnetName
 from store.core.keys import Keys
 from store.errors import (
     HeldByPredecessor,
@@ -22,6 +21,7 @@ from store.errors import (
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from tests.store.helpers import (
+    NET1,
     attachment,
     bitmap_addresses,
     ips,
@@ -33,8 +33,6 @@ from tests.store.helpers import (
 )
 
 pytestmark = pytest.mark.store
-
-NET1 = SubnetName("net1")
 
 
 def test_allocating_again_for_the_same_pod_uid_returns_it_without_a_write(

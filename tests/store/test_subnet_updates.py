@@ -16,11 +16,9 @@ from store.errors import ExcludedAddress, InvalidSubnetSpec, SubnetExhausted
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from store.subnets import SpecOrigin, StaleSpec, SubnetInUse, Subnets
-from tests.store.helpers import PROVIDER, dump, ips, lease_addresses, ref, register, request
+from tests.store.helpers import NET1, PROVIDER, dump, ips, lease_addresses, ref, register, request
 
 pytestmark = pytest.mark.store
-
-NET1 = SubnetName("net1")
 
 
 def spec(**fields: object) -> object:
