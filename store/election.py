@@ -68,7 +68,15 @@ class Election:
             self._join()
         assert self._key is not None
         while True:
-            candidates = self._candidates()
+            try:
+                candidates = self._candidates()
+            except TemporaryError as exc:
+                # etcd went down between the watch's end and this read: as a broken watch.
+                log.info("%s: reading the line failed (%s); waiting for etcd", self.identity, exc)
+                self._wait_for_etcd(deadline)
+                if deadline is not None and self._clock() >= deadline:
+                    raise self._timed_out(timeout) from exc
+                continue
             ours = next((kv for kv in candidates if kv.key == self._key), None)
             if ours is None:
                 # Our lease lapsed while we waited: join again with a new one.
@@ -81,7 +89,7 @@ class Election:
                 return self._fence
             wait = float(self.ttl) if deadline is None else deadline - self._clock()
             if wait <= 0:
-                raise TimeoutError(f"{self.identity} did not become leader in {timeout}s")
+                raise self._timed_out(timeout)
             predecessor = ahead[-1]
             try:
                 self.client.watch_key(
@@ -93,6 +101,9 @@ class Election:
                     "%s: watch on %s broke (%s); re-reading", self.identity, predecessor.key, exc
                 )
                 self._wait_for_etcd(deadline)
+
+    def _timed_out(self, timeout: float | None) -> TimeoutError:
+        return TimeoutError(f"{self.identity} did not become leader in {timeout}s")
 
     def _wait_for_etcd(self, deadline: float | None) -> None:
         """Sleep until etcd answers again (or the campaign's deadline passes)."""

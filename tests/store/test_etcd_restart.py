@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ from store.attachments import AttachmentReader
 from store.core.keys import Keys
 from store.core.ops import KeyValue
 from store.election import Election
+from store.errors import Unavailable
 from store.etcd import EtcdClient
 from store.leases import UNFENCED, Ipam
 from store.retry import RETRIES
@@ -140,6 +142,51 @@ def test_candidate_waiting_while_etcd_restarts_takes_over_when_the_leader_resign
             waiting.result(timeout=90)
         assert follower.is_leader()
         assert follower.leader() == "follower"
+    finally:
+        leader.resign()
+        follower.resign()
+
+
+class CandidatesUnreadable:
+    """A client whose election reads fail (etcd restarting) for the calls in ``failing``."""
+
+    def __init__(self, client: EtcdClient, failing: set[int]) -> None:
+        self._client = client
+        self._failing = failing
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_prefix(self, prefix: str) -> Any:
+        self.reads += 1
+        if self.reads in self._failing:
+            raise Unavailable(f"{prefix}: etcd error StatusCode.UNAVAILABLE (injected)")
+        return self._client.get_prefix(prefix)
+
+
+def test_a_candidate_whose_next_read_meets_a_restarting_etcd_waits_and_leads(
+    client: EtcdClient, etcd_prefix: str
+) -> None:
+    """The watch on the leader ended (its key gone) just as etcd went down: the read
+    of the line that follows failed, and the campaign ended in Unavailable."""
+    leader = Election(client, etcd_prefix, identity="leader", ttl=10)
+    flaky = CandidatesUnreadable(client, failing={2, 3})  # the reads after the watch
+    follower = Election(flaky, etcd_prefix, identity="follower", ttl=10)  # type: ignore[arg-type]
+    leader.campaign(timeout=10)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(follower.campaign, timeout=60)
+            wait_for("the follower reads the line once", lambda: flaky.reads >= 1, timeout=30)
+            wait_for(
+                "the follower's election key",
+                lambda: len(client.get_prefix(Keys(etcd_prefix).election)[0]) == 2,
+                timeout=30,
+            )
+            leader.resign()
+            waiting.result(timeout=60)
+        assert follower.is_leader()
+        assert flaky.reads >= 4  # both failed reads were met, and outlasted
     finally:
         leader.resign()
         follower.resign()
